@@ -1,0 +1,3 @@
+//! PLACEHOLDER
+#![no_std]
+#![no_main]

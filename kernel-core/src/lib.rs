@@ -1,0 +1,9 @@
+//! Cyphera's arch-neutral kernel core. Host-testable: no `unsafe`, no architecture named.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod cpio;
+pub mod elf;
+pub mod initial_stack;
