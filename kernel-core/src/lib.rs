@@ -4,6 +4,11 @@
 
 extern crate alloc;
 
+pub mod console;
 pub mod cpio;
 pub mod elf;
 pub mod initial_stack;
+pub mod memory;
+pub mod start;
+
+pub use start::{Platform, start};
