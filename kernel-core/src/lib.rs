@@ -1,14 +1,24 @@
-//! Cyphera's arch-neutral kernel core. Host-testable: no `unsafe`, no architecture named.
+//! Cyphera's arch-neutral kernel core: ELF loading, processes, memory and the meaning of every
+//! syscall. Host-testable: no `unsafe`, no architecture named (the `hal` traits stand between).
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
 extern crate alloc;
 
+pub mod cmdline;
 pub mod console;
 pub mod cpio;
 pub mod elf;
+pub mod errno;
 pub mod initial_stack;
 pub mod memory;
+pub mod process;
+pub mod signal;
 pub mod start;
+pub mod syscall;
+pub mod uaccess;
+
+#[cfg(test)]
+mod testing;
 
 pub use start::{Platform, start};

@@ -1,6 +1,10 @@
-//! Physical memory: the kernel heap and the frame allocator built from the boot memory map.
+//! Physical memory: which RAM is free (the boot memory map minus everything in use), the kernel
+//! heap's placement, and the frame allocator that hands out 4 KiB frames to page tables and user
+//! pages.
 
-use hal::boot::{BootInfo, PhysRange};
+use alloc::vec::Vec;
+use hal::boot::{BootInfo, MemoryKind, PhysAddr, PhysRange};
+use hal::mmu::{FrameAllocator, PAGE_SIZE};
 use linked_list_allocator::LockedHeap;
 
 /// The kernel heap. The arch boot code initialises it (the one `unsafe` step) over the range
@@ -8,8 +12,257 @@ use linked_list_allocator::LockedHeap;
 #[cfg_attr(all(not(test), target_os = "none"), global_allocator)]
 pub static HEAP: LockedHeap = LockedHeap::empty();
 
-/// Picks the physical range for the kernel heap from the usable memory in `boot`: TODO(body).
+/// Frames below 1 MiB are never handed out: on PCs they hold firmware structures, and keeping
+/// physical page 0 unused means a zero frame address is always a bug, never a real frame.
+const LOW_MEMORY_END: PhysAddr = 0x10_0000;
+/// Heap size bounds: 1/16 of free RAM, at least 4 MiB, at most 64 MiB.
+const HEAP_MIN: u64 = 4 << 20;
+const HEAP_MAX: u64 = 64 << 20;
+/// At most this many free ranges are tracked before the heap exists (fixed storage).
+const MAX_FREE_RANGES: usize = 128;
+
+fn align_up(x: u64, a: u64) -> Option<u64> {
+    x.checked_add(a - 1).map(|v| v & !(a - 1))
+}
+
+fn align_down(x: u64, a: u64) -> u64 {
+    x & !(a - 1)
+}
+
+/// The free RAM in `boot`: every `Usable` region minus every region of any other kind (kernel
+/// image, initramfs, DTB, heap, firmware), minus low memory, shrunk to whole pages. Works without
+/// the heap (fixed storage); ranges beyond [`MAX_FREE_RANGES`] are dropped.
+pub fn free_ranges(boot: &BootInfo) -> FreeRanges {
+    let mut out = FreeRanges { ranges: [PhysRange::new(0, 0); MAX_FREE_RANGES], len: 0 };
+    for region in boot.memory_map().iter().filter(|r| r.kind == MemoryKind::Usable) {
+        // Subtract every non-usable region from this one; pieces are processed with an explicit
+        // work list so a region split in two is handled without recursion.
+        let mut work = [PhysRange::new(0, 0); 8];
+        let mut work_len = 1;
+        work[0] = PhysRange::new(region.range.start.max(LOW_MEMORY_END), 0);
+        work[0].len = region.range.end().saturating_sub(work[0].start);
+        for taken in boot.memory_map().iter().filter(|r| r.kind != MemoryKind::Usable) {
+            let mut next = [PhysRange::new(0, 0); 8];
+            let mut next_len = 0;
+            for piece in &work[..work_len] {
+                let (a, b) = subtract(*piece, taken.range);
+                for part in [a, b].into_iter().flatten() {
+                    if next_len < next.len() {
+                        next[next_len] = part;
+                        next_len += 1;
+                    }
+                }
+            }
+            work = next;
+            work_len = next_len;
+        }
+        for piece in &work[..work_len] {
+            let (Some(start), end) = (align_up(piece.start, PAGE_SIZE), align_down(piece.end(), PAGE_SIZE)) else {
+                continue;
+            };
+            if end > start && out.len < MAX_FREE_RANGES {
+                out.ranges[out.len] = PhysRange::new(start, end - start);
+                out.len += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `a` minus `b`: up to two pieces (before and after `b`).
+fn subtract(a: PhysRange, b: PhysRange) -> (Option<PhysRange>, Option<PhysRange>) {
+    if a.is_empty() {
+        return (None, None);
+    }
+    if b.is_empty() || b.end() <= a.start || b.start >= a.end() {
+        return (Some(a), None);
+    }
+    let before = (b.start > a.start).then(|| PhysRange::new(a.start, b.start - a.start));
+    let after = (b.end() < a.end()).then(|| PhysRange::new(b.end(), a.end() - b.end()));
+    (before, after)
+}
+
+/// Free physical ranges, page aligned, in memory-map order.
+pub struct FreeRanges {
+    ranges: [PhysRange; MAX_FREE_RANGES],
+    len: usize,
+}
+
+impl FreeRanges {
+    pub fn as_slice(&self) -> &[PhysRange] {
+        &self.ranges[..self.len]
+    }
+    pub fn total(&self) -> u64 {
+        self.as_slice().iter().map(|r| r.len).sum()
+    }
+}
+
+/// Picks the physical range for the kernel heap: 1/16 of free RAM clamped to 4..64 MiB, from the
+/// start of the largest free range. `None` if no free range is large enough. The caller marks the
+/// range `KernelInUse` so that the frame allocator never hands it out.
 pub fn choose_heap(boot: &BootInfo) -> Option<PhysRange> {
-    let _ = boot;
-    None
+    let free = free_ranges(boot);
+    let size = align_down((free.total() / 16).clamp(HEAP_MIN, HEAP_MAX), PAGE_SIZE);
+    let largest = free.as_slice().iter().max_by_key(|r| r.len)?;
+    (largest.len >= size).then(|| PhysRange::new(largest.start, size))
+}
+
+/// A bitmap frame allocator over the free ranges: one bit per 4 KiB frame, set = in use.
+pub struct BitmapFrameAllocator {
+    regions: Vec<BitmapRegion>,
+    free: u64,
+    total: u64,
+}
+
+struct BitmapRegion {
+    start: PhysAddr,
+    frames: u64,
+    used: Vec<u64>,
+    /// Word index where the last search succeeded: allocation is O(1) amortised while memory is
+    /// handed out in order.
+    hint: usize,
+}
+
+impl BitmapFrameAllocator {
+    pub fn new(free: &[PhysRange]) -> Self {
+        let regions: Vec<BitmapRegion> = free
+            .iter()
+            .filter(|r| r.len >= PAGE_SIZE)
+            .map(|r| {
+                let frames = r.len / PAGE_SIZE;
+                let words = frames.div_ceil(64) as usize;
+                let mut used = alloc::vec![0u64; words];
+                // Bits past the last frame are permanently "used".
+                let tail = frames % 64;
+                if tail != 0 {
+                    used[words - 1] = !0u64 << tail;
+                }
+                BitmapRegion { start: r.start, frames, used, hint: 0 }
+            })
+            .collect();
+        let total = regions.iter().map(|r| r.frames).sum();
+        Self { regions, free: total, total }
+    }
+
+    pub fn free_frames(&self) -> u64 {
+        self.free
+    }
+
+    pub fn total_frames(&self) -> u64 {
+        self.total
+    }
+}
+
+impl FrameAllocator for BitmapFrameAllocator {
+    fn allocate_frame(&mut self) -> Option<PhysAddr> {
+        for region in &mut self.regions {
+            let words = region.used.len();
+            for i in 0..words {
+                let w = (region.hint + i) % words;
+                let word = region.used[w];
+                if word != !0 {
+                    let bit = (!word).trailing_zeros() as u64;
+                    region.used[w] |= 1 << bit;
+                    region.hint = w;
+                    self.free -= 1;
+                    return Some(region.start + (w as u64 * 64 + bit) * PAGE_SIZE);
+                }
+            }
+        }
+        None
+    }
+
+    fn free_frame(&mut self, frame: PhysAddr) {
+        for region in &mut self.regions {
+            if frame >= region.start && frame < region.start + region.frames * PAGE_SIZE {
+                let index = (frame - region.start) / PAGE_SIZE;
+                let (w, bit) = ((index / 64) as usize, index % 64);
+                // A double free or a misaligned address is a kernel bug: report it loudly rather
+                // than corrupting the free count.
+                assert!(frame % PAGE_SIZE == 0, "free_frame: misaligned frame {frame:#x}");
+                assert!(region.used[w] & (1 << bit) != 0, "free_frame: double free of {frame:#x}");
+                region.used[w] &= !(1 << bit);
+                self.free += 1;
+                return;
+            }
+        }
+        panic!("free_frame: {frame:#x} was never allocatable");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hal::boot::BootProtocol;
+
+    fn boot_with(regions: &[(u64, u64, MemoryKind)]) -> BootInfo {
+        let mut boot = BootInfo::new(BootProtocol::Pvh);
+        for &(start, len, kind) in regions {
+            boot.add_region(PhysRange::new(start, len), kind);
+        }
+        boot
+    }
+
+    #[test]
+    fn free_ranges_subtract_in_use_and_low_memory() {
+        let boot = boot_with(&[
+            (0, 0x9fc00, MemoryKind::Usable),
+            (0x10_0000, 0x7f0_0000, MemoryKind::Usable),
+            (0x20_0000, 0x10_0000, MemoryKind::KernelInUse), // kernel image
+            (0x400_0000, 0x1800, MemoryKind::KernelInUse),   // initramfs, not page sized
+            (0xfee0_0000, 0x1000, MemoryKind::Reserved),     // outside RAM: no effect
+        ]);
+        let free = free_ranges(&boot);
+        assert_eq!(
+            free.as_slice(),
+            &[
+                PhysRange::new(0x10_0000, 0x10_0000),
+                PhysRange::new(0x30_0000, 0x400_0000 - 0x30_0000),
+                PhysRange::new(0x400_2000, 0x800_0000 - 0x400_2000),
+            ]
+        );
+    }
+
+    #[test]
+    fn heap_is_a_sixteenth_clamped_and_inside_free_memory() {
+        let boot = boot_with(&[(0x4000_0000, 512 << 20, MemoryKind::Usable)]);
+        assert_eq!(choose_heap(&boot), Some(PhysRange::new(0x4000_0000, 32 << 20)));
+        let small = boot_with(&[(0x4000_0000, 16 << 20, MemoryKind::Usable)]);
+        assert_eq!(choose_heap(&small).map(|r| r.len), Some(4 << 20));
+        let big = boot_with(&[(0x1_0000_0000, 8 << 30, MemoryKind::Usable)]);
+        assert_eq!(choose_heap(&big).map(|r| r.len), Some(64 << 20));
+        let tiny = boot_with(&[(0x4000_0000, 1 << 20, MemoryKind::Usable)]);
+        assert_eq!(choose_heap(&tiny), None);
+    }
+
+    #[test]
+    fn allocator_hands_out_each_frame_once_and_takes_them_back() {
+        let ranges = [PhysRange::new(0x10_0000, 3 * PAGE_SIZE), PhysRange::new(0x80_0000, 70 * PAGE_SIZE)];
+        let mut frames = BitmapFrameAllocator::new(&ranges);
+        assert_eq!(frames.total_frames(), 73);
+        let mut got = Vec::new();
+        while let Some(f) = frames.allocate_frame() {
+            assert_eq!(f % PAGE_SIZE, 0);
+            assert!(ranges.iter().any(|r| f >= r.start && f < r.end()));
+            got.push(f);
+        }
+        assert_eq!(got.len(), 73);
+        got.sort();
+        got.dedup();
+        assert_eq!(got.len(), 73, "a frame was handed out twice");
+        assert_eq!(frames.free_frames(), 0);
+        for f in got {
+            frames.free_frame(f);
+        }
+        assert_eq!(frames.free_frames(), 73);
+    }
+
+    #[test]
+    #[should_panic(expected = "double free")]
+    fn double_free_is_caught() {
+        let mut frames = BitmapFrameAllocator::new(&[PhysRange::new(0x10_0000, 4 * PAGE_SIZE)]);
+        let f = frames.allocate_frame().unwrap();
+        frames.free_frame(f);
+        frames.free_frame(f);
+    }
 }

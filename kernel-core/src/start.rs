@@ -1,9 +1,21 @@
-//! The arch-neutral kernel entry: every board ends its wiring by calling [`start`].
+//! The arch-neutral kernel entry: every board ends its wiring by calling [`start`], which builds
+//! the frame allocator, runs init from the initramfs and powers off when init ends, with init's
+//! fate printed as a marker line the host tooling reads.
 
+use crate::cmdline::{self, InitSpec};
+use crate::memory::{self, BitmapFrameAllocator};
+use crate::process::{self, Process};
+use crate::signal;
+use crate::syscall::{self, Kernel, Outcome};
+use crate::{console, cpio, kprintln};
+use alloc::string::String;
+use alloc::vec::Vec;
 use hal::arch::Arch;
 use hal::boot::BootInfo;
 use hal::console::Console;
 use hal::power::Power;
+use hal::user::{ReturnReason, UserContext};
+use spin::Once;
 
 /// What the board hands the core: composed drivers plus the boot data it already mapped.
 pub struct Platform {
@@ -13,8 +25,141 @@ pub struct Platform {
     pub initramfs: &'static [u8],
 }
 
+/// The power driver, kept for the panic handler.
+static POWER: Once<&'static dyn Power> = Once::new();
+
+/// Status passed to the power driver after a kernel panic (sysexits' EX_SOFTWARE); the console
+/// marker is what tooling trusts.
+pub const PANIC_STATUS: u8 = 70;
+/// Status when init cannot be found, or cannot be executed (the shell's 127 and 126).
+const INIT_NOT_FOUND: u8 = 127;
+const INIT_NOT_EXECUTABLE: u8 = 126;
+
+/// How init ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitEnd {
+    Exited(u8),
+    Killed(u32),
+}
+
 /// Runs the kernel: frame allocator, initramfs, `/init`, the user loop; powers off when init ends.
 pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
-    let _ = boot;
-    platform.power.power_off(0)
+    console::init(platform.console);
+    POWER.call_once(|| platform.power);
+    let spec = cmdline::parse(boot.command_line());
+    if spec.quiet {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+    log::info!(
+        "Cyphera {} ({}) booted via {:?}; command line: {:?}",
+        env!("CARGO_PKG_VERSION"),
+        A::MACHINE,
+        boot.protocol,
+        boot.command_line()
+    );
+    if boot.memory_map_truncated {
+        log::warn!("boot memory map truncated to {} entries", boot.memory_map().len());
+    }
+    let free = memory::free_ranges(boot);
+    let mut frames = BitmapFrameAllocator::new(free.as_slice());
+    log::info!(
+        "memory: {} MiB free in {} ranges; initramfs {} KiB",
+        frames.free_frames() * 4 / 1024,
+        free.as_slice().len(),
+        platform.initramfs.len() / 1024
+    );
+
+    let status = match run_init::<A>(&spec, platform.initramfs, &mut frames, platform.console) {
+        Ok(InitEnd::Exited(status)) => {
+            kprintln!("cyphera: init exited with status {status}");
+            status
+        }
+        Ok(InitEnd::Killed(sig)) => {
+            kprintln!("cyphera: init killed by signal {sig} ({})", signal::name(sig));
+            (128 + sig) as u8
+        }
+        Err((status, reason)) => {
+            kprintln!("cyphera: cannot run init {}: {reason}", spec.path);
+            kprintln!("cyphera: init exited with status {status}");
+            status
+        }
+    };
+    platform.power.power_off(status)
+}
+
+/// Finds init in the initramfs, executes it and runs it to its end.
+fn run_init<A: Arch>(
+    spec: &InitSpec,
+    initramfs: &[u8],
+    frames: &mut BitmapFrameAllocator,
+    console: &dyn Console,
+) -> Result<InitEnd, (u8, String)> {
+    use alloc::format;
+    if initramfs.is_empty() {
+        return Err((INIT_NOT_FOUND, String::from("no initramfs was given (QEMU: -initrd FILE)")));
+    }
+    let entry = match cpio::find(initramfs, &spec.path) {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return Err((INIT_NOT_FOUND, String::from("no such file in the initramfs"))),
+        Err(e) => return Err((INIT_NOT_FOUND, format!("the initramfs is damaged: {e}"))),
+    };
+    const S_IFMT: u32 = 0o170000;
+    const S_IFREG: u32 = 0o100000;
+    if entry.mode & S_IFMT != S_IFREG {
+        return Err((INIT_NOT_EXECUTABLE, format!("not a regular file (mode {:o})", entry.mode)));
+    }
+    let argv: Vec<&[u8]> = spec.argv.iter().map(|s| s.as_bytes()).collect();
+    let envp: Vec<&[u8]> = spec.envp.iter().map(|s| s.as_bytes()).collect();
+    let baseline = frames.free_frames();
+    let mut init = process::exec::<A>(1, &spec.path, entry.data, &argv, &envp, frames)
+        .map_err(|e| (INIT_NOT_EXECUTABLE, format!("{e}")))?;
+    let end = run::<A>(&mut init, frames, console);
+    init.destroy(frames);
+    if frames.free_frames() != baseline {
+        log::error!("init's exit leaked {} frames", baseline as i64 - frames.free_frames() as i64);
+    }
+    Ok(end)
+}
+
+/// The user loop: run the process until it traps, handle why, repeat until it ends.
+pub fn run<A: Arch>(process: &mut Process<A>, frames: &mut BitmapFrameAllocator, console: &dyn Console) -> InitEnd {
+    let mut kernel = Kernel::new(frames, console);
+    loop {
+        match A::run_user(&mut process.context, &process.space) {
+            ReturnReason::Syscall => {
+                if let Outcome::Exit(status) = syscall::handle(&mut kernel, process) {
+                    return InitEnd::Exited(status);
+                }
+            }
+            ReturnReason::Fault(fault) => {
+                let (sig, what) = signal::for_fault(&fault);
+                kprintln!(
+                    "cyphera: pid {} ({}) killed by {}: {what} at {:#x}, pc {:#x}",
+                    process.pid,
+                    process.name,
+                    signal::name(sig),
+                    fault.address,
+                    process.context.pc()
+                );
+                return InitEnd::Killed(sig);
+            }
+            ReturnReason::Interrupt => {}
+        }
+    }
+}
+
+/// A kernel panic: say where, then power off so that a test run ends instead of hanging.
+#[cfg(all(not(test), target_os = "none"))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    match info.location() {
+        Some(l) => kprintln!("cyphera: kernel panic at {}:{}:{}: {}", l.file(), l.line(), l.column(), info.message()),
+        None => kprintln!("cyphera: kernel panic: {}", info.message()),
+    }
+    if let Some(power) = POWER.get() {
+        power.power_off(PANIC_STATUS);
+    }
+    loop {
+        core::hint::spin_loop();
+    }
 }
