@@ -23,9 +23,18 @@ pub struct PageFlags {
 }
 
 impl PageFlags {
-    pub const READ: Self = Self { write: false, execute: false };
-    pub const READ_WRITE: Self = Self { write: true, execute: false };
-    pub const READ_EXECUTE: Self = Self { write: false, execute: true };
+    pub const READ: Self = Self {
+        write: false,
+        execute: false,
+    };
+    pub const READ_WRITE: Self = Self {
+        write: true,
+        execute: false,
+    };
+    pub const READ_EXECUTE: Self = Self {
+        write: false,
+        execute: true,
+    };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,8 +83,12 @@ pub trait AddressSpace: Sized {
     /// Copies `src` to user memory at `va`. Fails, writing nothing beyond the first bad page, if
     /// any byte is unmapped, outside the user range or (unless `ignore_protection`) not writable.
     /// `ignore_protection` is for the loader filling read-only segments it just mapped.
-    fn write_user(&self, va: u64, src: &[u8], ignore_protection: bool)
-    -> Result<(), BadUserAddress>;
+    fn write_user(
+        &self,
+        va: u64,
+        src: &[u8],
+        ignore_protection: bool,
+    ) -> Result<(), BadUserAddress>;
 
     /// Copies user memory at `va` into `dst`. Fails if any byte is unmapped or outside the user
     /// range.

@@ -26,7 +26,11 @@ pub struct UserFault {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultKind {
     /// Access to an unmapped page, or one whose rights forbid the access.
-    PageFault { write: bool, execute: bool, present: bool },
+    PageFault {
+        write: bool,
+        execute: bool,
+        present: bool,
+    },
     /// Undefined or privileged instruction (x86 #UD, AArch64 EC=0 unknown).
     IllegalInstruction,
     /// Misaligned access the hardware refuses (x86 #AC with EFLAGS.AC, AArch64 SP/PC alignment).

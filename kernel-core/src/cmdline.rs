@@ -8,7 +8,17 @@ use alloc::vec::Vec;
 
 /// Parameters the kernel itself consumes; they are not passed to init.
 const KERNEL_PARAMETERS: &[&str] = &[
-    "console", "earlycon", "quiet", "debug", "loglevel", "mitigations", "nokaslr", "rdinit", "panic",
+    "init",
+    "rdinit",
+    "console",
+    "earlycon",
+    "quiet",
+    "debug",
+    "loglevel",
+    "mitigations",
+    "nokaslr",
+    "rdinit",
+    "panic",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,7 +57,12 @@ pub fn parse(cmdline: &str) -> InitSpec {
     args.extend(words.map(str::to_string));
     let mut argv = alloc::vec![path.clone()];
     argv.extend(args);
-    InitSpec { path, argv, envp, quiet }
+    InitSpec {
+        path,
+        argv,
+        envp,
+        quiet,
+    }
 }
 
 #[cfg(test)]

@@ -33,15 +33,26 @@ fn align_down(x: u64, a: u64) -> u64 {
 /// image, initramfs, DTB, heap, firmware), minus low memory, shrunk to whole pages. Works without
 /// the heap (fixed storage); ranges beyond [`MAX_FREE_RANGES`] are dropped.
 pub fn free_ranges(boot: &BootInfo) -> FreeRanges {
-    let mut out = FreeRanges { ranges: [PhysRange::new(0, 0); MAX_FREE_RANGES], len: 0 };
-    for region in boot.memory_map().iter().filter(|r| r.kind == MemoryKind::Usable) {
+    let mut out = FreeRanges {
+        ranges: [PhysRange::new(0, 0); MAX_FREE_RANGES],
+        len: 0,
+    };
+    for region in boot
+        .memory_map()
+        .iter()
+        .filter(|r| r.kind == MemoryKind::Usable)
+    {
         // Subtract every non-usable region from this one; pieces are processed with an explicit
         // work list so a region split in two is handled without recursion.
         let mut work = [PhysRange::new(0, 0); 8];
         let mut work_len = 1;
         work[0] = PhysRange::new(region.range.start.max(LOW_MEMORY_END), 0);
         work[0].len = region.range.end().saturating_sub(work[0].start);
-        for taken in boot.memory_map().iter().filter(|r| r.kind != MemoryKind::Usable) {
+        for taken in boot
+            .memory_map()
+            .iter()
+            .filter(|r| r.kind != MemoryKind::Usable)
+        {
             let mut next = [PhysRange::new(0, 0); 8];
             let mut next_len = 0;
             for piece in &work[..work_len] {
@@ -57,7 +68,10 @@ pub fn free_ranges(boot: &BootInfo) -> FreeRanges {
             work_len = next_len;
         }
         for piece in &work[..work_len] {
-            let (Some(start), end) = (align_up(piece.start, PAGE_SIZE), align_down(piece.end(), PAGE_SIZE)) else {
+            let (Some(start), end) = (
+                align_up(piece.start, PAGE_SIZE),
+                align_down(piece.end(), PAGE_SIZE),
+            ) else {
                 continue;
             };
             if end > start && out.len < MAX_FREE_RANGES {
@@ -137,11 +151,20 @@ impl BitmapFrameAllocator {
                 if tail != 0 {
                     used[words - 1] = !0u64 << tail;
                 }
-                BitmapRegion { start: r.start, frames, used, hint: 0 }
+                BitmapRegion {
+                    start: r.start,
+                    frames,
+                    used,
+                    hint: 0,
+                }
             })
             .collect();
         let total = regions.iter().map(|r| r.frames).sum();
-        Self { regions, free: total, total }
+        Self {
+            regions,
+            free: total,
+            total,
+        }
     }
 
     pub fn free_frames(&self) -> u64 {
@@ -179,8 +202,14 @@ impl FrameAllocator for BitmapFrameAllocator {
                 let (w, bit) = ((index / 64) as usize, index % 64);
                 // A double free or a misaligned address is a kernel bug: report it loudly rather
                 // than corrupting the free count.
-                assert!(frame % PAGE_SIZE == 0, "free_frame: misaligned frame {frame:#x}");
-                assert!(region.used[w] & (1 << bit) != 0, "free_frame: double free of {frame:#x}");
+                assert!(
+                    frame.is_multiple_of(PAGE_SIZE),
+                    "free_frame: misaligned frame {frame:#x}"
+                );
+                assert!(
+                    region.used[w] & (1 << bit) != 0,
+                    "free_frame: double free of {frame:#x}"
+                );
                 region.used[w] &= !(1 << bit);
                 self.free += 1;
                 return;
@@ -226,7 +255,10 @@ mod tests {
     #[test]
     fn heap_is_a_sixteenth_clamped_and_inside_free_memory() {
         let boot = boot_with(&[(0x4000_0000, 512 << 20, MemoryKind::Usable)]);
-        assert_eq!(choose_heap(&boot), Some(PhysRange::new(0x4000_0000, 32 << 20)));
+        assert_eq!(
+            choose_heap(&boot),
+            Some(PhysRange::new(0x4000_0000, 32 << 20))
+        );
         let small = boot_with(&[(0x4000_0000, 16 << 20, MemoryKind::Usable)]);
         assert_eq!(choose_heap(&small).map(|r| r.len), Some(4 << 20));
         let big = boot_with(&[(0x1_0000_0000, 8 << 30, MemoryKind::Usable)]);
@@ -237,7 +269,10 @@ mod tests {
 
     #[test]
     fn allocator_hands_out_each_frame_once_and_takes_them_back() {
-        let ranges = [PhysRange::new(0x10_0000, 3 * PAGE_SIZE), PhysRange::new(0x80_0000, 70 * PAGE_SIZE)];
+        let ranges = [
+            PhysRange::new(0x10_0000, 3 * PAGE_SIZE),
+            PhysRange::new(0x80_0000, 70 * PAGE_SIZE),
+        ];
         let mut frames = BitmapFrameAllocator::new(&ranges);
         assert_eq!(frames.total_frames(), 73);
         let mut got = Vec::new();

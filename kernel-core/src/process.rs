@@ -107,7 +107,13 @@ pub fn exec<A: Arch>(
     let plan = elf::plan(image, A::ELF_MACHINE, A::USER_END, PIE_BASE).map_err(ExecError::Elf)?;
     let mut space = A::AddressSpace::new(frames)?;
     match populate::<A>(&mut space, &plan, path, image, argv, envp, frames) {
-        Ok((context, brk)) => Ok(Process { pid, name: comm(path), space, context, brk }),
+        Ok((context, brk)) => Ok(Process {
+            pid,
+            name: comm(path),
+            space,
+            context,
+            brk,
+        }),
         Err(e) => {
             space.destroy(frames);
             Err(e)
@@ -129,12 +135,20 @@ fn populate<A: Arch>(
         // elf::plan has bounds-checked file_offset + file_size against the image.
         let start = segment.file_offset as usize;
         let bytes = &image[start..start + segment.file_size as usize];
-        space.write_user(segment.data_vaddr, bytes, true).map_err(|_| ExecError::Copy)?;
+        space
+            .write_user(segment.data_vaddr, bytes, true)
+            .map_err(|_| ExecError::Copy)?;
     }
 
     let stack_top = (A::USER_END - PAGE_SIZE) & !(PAGE_SIZE - 1);
     let stack_flags = PageFlags::READ_WRITE;
-    map_range(space, stack_top - STACK_SIZE, stack_top, stack_flags, frames)?;
+    map_range(
+        space,
+        stack_top - STACK_SIZE,
+        stack_top,
+        stack_flags,
+        frames,
+    )?;
     let auxv = [
         AuxEntry(initial_stack::AT_PHDR, plan.phdr_address),
         AuxEntry(initial_stack::AT_PHENT, plan.phent as u64),
@@ -165,9 +179,15 @@ fn populate<A: Arch>(
     if stack.base < stack_top - STACK_SIZE {
         return Err(ExecError::Stack(initial_stack::StackError::TooBig));
     }
-    space.write_user(stack.base, &stack.bytes, false).map_err(|_| ExecError::Copy)?;
+    space
+        .write_user(stack.base, &stack.bytes, false)
+        .map_err(|_| ExecError::Copy)?;
 
-    let brk = ProgramBreak { start: plan.image_end, current: plan.image_end, mapped_end: plan.image_end };
+    let brk = ProgramBreak {
+        start: plan.image_end,
+        current: plan.image_end,
+        mapped_end: plan.image_end,
+    };
     Ok((A::Context::new(plan.entry, stack.stack_pointer), brk))
 }
 
@@ -179,11 +199,20 @@ impl<A: Arch> Process<A> {
         if requested < brk.start || requested > brk.start.saturating_add(BRK_MAX) {
             return brk.current;
         }
-        let Some(new_mapped_end) = requested.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1)) else {
+        let Some(new_mapped_end) = requested
+            .checked_add(PAGE_SIZE - 1)
+            .map(|v| v & !(PAGE_SIZE - 1))
+        else {
             return brk.current;
         };
         if new_mapped_end > brk.mapped_end {
-            if let Err(e) = map_range(&mut self.space, brk.mapped_end, new_mapped_end, PageFlags::READ_WRITE, frames) {
+            if let Err(e) = map_range(
+                &mut self.space,
+                brk.mapped_end,
+                new_mapped_end,
+                PageFlags::READ_WRITE,
+                frames,
+            ) {
                 log::debug!("brk: growing to {requested:#x} failed: {e:?}");
                 // Undo the part that did get mapped so that a failed brk changes nothing.
                 self.unmap_range(brk.mapped_end, new_mapped_end, frames);

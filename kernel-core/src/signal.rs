@@ -12,10 +12,38 @@ pub const SIGSEGV: u32 = 11;
 /// The signal's name as `kill -l` prints it, for kernel messages.
 pub fn name(signal: u32) -> &'static str {
     const NAMES: [&str; 32] = [
-        "SIG0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-        "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
-        "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-        "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "SIG0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     NAMES.get(signal as usize).copied().unwrap_or("SIGRT")
 }
@@ -41,12 +69,20 @@ mod tests {
     use super::*;
 
     fn fault(kind: FaultKind) -> UserFault {
-        UserFault { kind, address: 0, pc: 0 }
+        UserFault {
+            kind,
+            address: 0,
+            pc: 0,
+        }
     }
 
     #[test]
     fn faults_map_to_linux_signals() {
-        let pf = FaultKind::PageFault { write: true, execute: false, present: false };
+        let pf = FaultKind::PageFault {
+            write: true,
+            execute: false,
+            present: false,
+        };
         assert_eq!(for_fault(&fault(pf)).0, SIGSEGV);
         assert_eq!(for_fault(&fault(FaultKind::IllegalInstruction)).0, SIGILL);
         assert_eq!(for_fault(&fault(FaultKind::Alignment)).0, SIGBUS);

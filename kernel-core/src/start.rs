@@ -58,7 +58,10 @@ pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
         boot.command_line()
     );
     if boot.memory_map_truncated {
-        log::warn!("boot memory map truncated to {} entries", boot.memory_map().len());
+        log::warn!(
+            "boot memory map truncated to {} entries",
+            boot.memory_map().len()
+        );
     }
     let free = memory::free_ranges(boot);
     let mut frames = BitmapFrameAllocator::new(free.as_slice());
@@ -75,7 +78,10 @@ pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
             status
         }
         Ok(InitEnd::Killed(sig)) => {
-            kprintln!("cyphera: init killed by signal {sig} ({})", signal::name(sig));
+            kprintln!(
+                "cyphera: init killed by signal {sig} ({})",
+                signal::name(sig)
+            );
             (128 + sig) as u8
         }
         Err((status, reason)) => {
@@ -96,17 +102,28 @@ fn run_init<A: Arch>(
 ) -> Result<InitEnd, (u8, String)> {
     use alloc::format;
     if initramfs.is_empty() {
-        return Err((INIT_NOT_FOUND, String::from("no initramfs was given (QEMU: -initrd FILE)")));
+        return Err((
+            INIT_NOT_FOUND,
+            String::from("no initramfs was given (QEMU: -initrd FILE)"),
+        ));
     }
     let entry = match cpio::find(initramfs, &spec.path) {
         Ok(Some(entry)) => entry,
-        Ok(None) => return Err((INIT_NOT_FOUND, String::from("no such file in the initramfs"))),
+        Ok(None) => {
+            return Err((
+                INIT_NOT_FOUND,
+                String::from("no such file in the initramfs"),
+            ));
+        }
         Err(e) => return Err((INIT_NOT_FOUND, format!("the initramfs is damaged: {e}"))),
     };
     const S_IFMT: u32 = 0o170000;
     const S_IFREG: u32 = 0o100000;
     if entry.mode & S_IFMT != S_IFREG {
-        return Err((INIT_NOT_EXECUTABLE, format!("not a regular file (mode {:o})", entry.mode)));
+        return Err((
+            INIT_NOT_EXECUTABLE,
+            format!("not a regular file (mode {:o})", entry.mode),
+        ));
     }
     let argv: Vec<&[u8]> = spec.argv.iter().map(|s| s.as_bytes()).collect();
     let envp: Vec<&[u8]> = spec.envp.iter().map(|s| s.as_bytes()).collect();
@@ -116,13 +133,20 @@ fn run_init<A: Arch>(
     let end = run::<A>(&mut init, frames, console);
     init.destroy(frames);
     if frames.free_frames() != baseline {
-        log::error!("init's exit leaked {} frames", baseline as i64 - frames.free_frames() as i64);
+        log::error!(
+            "init's exit leaked {} frames",
+            baseline as i64 - frames.free_frames() as i64
+        );
     }
     Ok(end)
 }
 
 /// The user loop: run the process until it traps, handle why, repeat until it ends.
-pub fn run<A: Arch>(process: &mut Process<A>, frames: &mut BitmapFrameAllocator, console: &dyn Console) -> InitEnd {
+pub fn run<A: Arch>(
+    process: &mut Process<A>,
+    frames: &mut BitmapFrameAllocator,
+    console: &dyn Console,
+) -> InitEnd {
     let mut kernel = Kernel::new(frames, console);
     loop {
         match A::run_user(&mut process.context, &process.space) {
@@ -153,7 +177,13 @@ pub fn run<A: Arch>(process: &mut Process<A>, frames: &mut BitmapFrameAllocator,
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     match info.location() {
-        Some(l) => kprintln!("cyphera: kernel panic at {}:{}:{}: {}", l.file(), l.line(), l.column(), info.message()),
+        Some(l) => kprintln!(
+            "cyphera: kernel panic at {}:{}:{}: {}",
+            l.file(),
+            l.line(),
+            l.column(),
+            info.message()
+        ),
         None => kprintln!("cyphera: kernel panic: {}", info.message()),
     }
     if let Some(power) = POWER.get() {

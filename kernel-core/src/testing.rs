@@ -26,7 +26,11 @@ pub struct MockContext {
 
 impl UserContext for MockContext {
     fn new(entry: u64, stack_pointer: u64) -> Self {
-        Self { pc: entry, sp: stack_pointer, ..Default::default() }
+        Self {
+            pc: entry,
+            sp: stack_pointer,
+            ..Default::default()
+        }
     }
     fn pc(&self) -> u64 {
         self.pc
@@ -61,16 +65,28 @@ impl UserContext for MockContext {
 /// that every frame comes back. Interior mutability mirrors hardware: `write_user(&self)` writes
 /// through a shared page table.
 pub struct MockSpace {
-    pub pages: RefCell<BTreeMap<u64, (Box<[u8; 4096]>, PageFlags, u64)>>,
+    pub pages: RefCell<BTreeMap<u64, MockPage>>,
 }
+
+/// A page's bytes, rights and the frame it was charged to.
+pub type MockPage = (Box<[u8; 4096]>, PageFlags, u64);
 
 type Piece = (u64, usize, usize);
 
 impl MockSpace {
     /// Splits `[va, va + len)` into (page, offset, length) pieces after checking every byte.
-    fn walk(&self, va: u64, len: usize, write: bool, force: bool) -> Result<Vec<Piece>, BadUserAddress> {
+    fn walk(
+        &self,
+        va: u64,
+        len: usize,
+        write: bool,
+        force: bool,
+    ) -> Result<Vec<Piece>, BadUserAddress> {
         let bad = BadUserAddress { address: va };
-        let end = va.checked_add(len as u64).filter(|&e| e <= MockArch::USER_END).ok_or(bad)?;
+        let end = va
+            .checked_add(len as u64)
+            .filter(|&e| e <= MockArch::USER_END)
+            .ok_or(bad)?;
         let pages = self.pages.borrow();
         let mut pieces = Vec::new();
         let mut at = va;
@@ -90,17 +106,25 @@ impl MockSpace {
     /// Reads user memory ignoring nothing: a test convenience.
     pub fn peek(&self, va: u64, len: usize) -> Vec<u8> {
         let mut out = alloc::vec![0; len];
-        self.read_user(va, &mut out).expect("peek at unmapped memory");
+        self.read_user(va, &mut out)
+            .expect("peek at unmapped memory");
         out
     }
 }
 
 impl AddressSpace for MockSpace {
     fn new(_frames: &mut dyn FrameAllocator) -> Result<Self, MapError> {
-        Ok(Self { pages: RefCell::new(BTreeMap::new()) })
+        Ok(Self {
+            pages: RefCell::new(BTreeMap::new()),
+        })
     }
-    fn map_zeroed(&mut self, va: u64, flags: PageFlags, frames: &mut dyn FrameAllocator) -> Result<(), MapError> {
-        if va % PAGE_SIZE != 0 || va >= MockArch::USER_END {
+    fn map_zeroed(
+        &mut self,
+        va: u64,
+        flags: PageFlags,
+        frames: &mut dyn FrameAllocator,
+    ) -> Result<(), MapError> {
+        if !va.is_multiple_of(PAGE_SIZE) || va >= MockArch::USER_END {
             return Err(MapError::BadAddress);
         }
         if flags.write && flags.execute {
@@ -118,22 +142,39 @@ impl AddressSpace for MockSpace {
         if flags.write && flags.execute {
             return Err(MapError::WriteExecute);
         }
-        self.pages.get_mut().get_mut(&va).map(|p| p.1 = flags).ok_or(MapError::NotMapped)
+        self.pages
+            .get_mut()
+            .get_mut(&va)
+            .map(|p| p.1 = flags)
+            .ok_or(MapError::NotMapped)
     }
     fn unmap(&mut self, va: u64, frames: &mut dyn FrameAllocator) -> Result<(), MapError> {
-        let (_, _, frame) = self.pages.get_mut().remove(&va).ok_or(MapError::NotMapped)?;
+        let (_, _, frame) = self
+            .pages
+            .get_mut()
+            .remove(&va)
+            .ok_or(MapError::NotMapped)?;
         frames.free_frame(frame);
         Ok(())
     }
     fn query(&self, va: u64) -> Option<PageFlags> {
-        self.pages.borrow().get(&(va & !(PAGE_SIZE - 1))).map(|p| p.1)
+        self.pages
+            .borrow()
+            .get(&(va & !(PAGE_SIZE - 1)))
+            .map(|p| p.1)
     }
-    fn write_user(&self, va: u64, src: &[u8], ignore_protection: bool) -> Result<(), BadUserAddress> {
+    fn write_user(
+        &self,
+        va: u64,
+        src: &[u8],
+        ignore_protection: bool,
+    ) -> Result<(), BadUserAddress> {
         let pieces = self.walk(va, src.len(), true, ignore_protection)?;
         let mut pages = self.pages.borrow_mut();
         let mut copied = 0;
         for (page, offset, n) in pieces {
-            pages.get_mut(&page).unwrap().0[offset..offset + n].copy_from_slice(&src[copied..copied + n]);
+            pages.get_mut(&page).unwrap().0[offset..offset + n]
+                .copy_from_slice(&src[copied..copied + n]);
             copied += n;
         }
         Ok(())
@@ -218,7 +259,13 @@ pub fn tiny_elf(code: &[u8], bss: u64) -> Vec<u8> {
     elf[52..54].copy_from_slice(&64u16.to_le_bytes()); // ehsize
     elf[54..56].copy_from_slice(&56u16.to_le_bytes()); // phentsize
     elf[56..58].copy_from_slice(&2u16.to_le_bytes()); // phnum
-    let phdr = |elf: &mut Vec<u8>, at: usize, flags: u32, offset: u64, vaddr: u64, filesz: u64, memsz: u64| {
+    let phdr = |elf: &mut Vec<u8>,
+                at: usize,
+                flags: u32,
+                offset: u64,
+                vaddr: u64,
+                filesz: u64,
+                memsz: u64| {
         elf[at..at + 4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
         elf[at + 4..at + 8].copy_from_slice(&flags.to_le_bytes());
         elf[at + 8..at + 16].copy_from_slice(&offset.to_le_bytes());
@@ -229,7 +276,15 @@ pub fn tiny_elf(code: &[u8], bss: u64) -> Vec<u8> {
         elf[at + 48..at + 56].copy_from_slice(&0x1000u64.to_le_bytes());
     };
     // Text: the headers page plus the code page (PF_R | PF_X).
-    phdr(&mut elf, 64, 5, 0, 0x40_0000, 0x1000 + code.len() as u64, 0x1000 + code.len() as u64);
+    phdr(
+        &mut elf,
+        64,
+        5,
+        0,
+        0x40_0000,
+        0x1000 + code.len() as u64,
+        0x1000 + code.len() as u64,
+    );
     // Data: bss only (PF_R | PF_W).
     phdr(&mut elf, 120, 6, 0x1000, 0x60_0000, 0, bss.max(1));
     elf.extend_from_slice(code);

@@ -16,14 +16,26 @@ pub fn check_range(address: u64, len: u64, user_end: u64) -> Result<(), Errno> {
     }
 }
 
-pub fn read_bytes<S: AddressSpace>(space: &S, user_end: u64, address: u64, dst: &mut [u8]) -> Result<(), Errno> {
+pub fn read_bytes<S: AddressSpace>(
+    space: &S,
+    user_end: u64,
+    address: u64,
+    dst: &mut [u8],
+) -> Result<(), Errno> {
     check_range(address, dst.len() as u64, user_end)?;
     space.read_user(address, dst).map_err(|_| Errno::EFAULT)
 }
 
-pub fn write_bytes<S: AddressSpace>(space: &S, user_end: u64, address: u64, src: &[u8]) -> Result<(), Errno> {
+pub fn write_bytes<S: AddressSpace>(
+    space: &S,
+    user_end: u64,
+    address: u64,
+    src: &[u8],
+) -> Result<(), Errno> {
     check_range(address, src.len() as u64, user_end)?;
-    space.write_user(address, src, false).map_err(|_| Errno::EFAULT)
+    space
+        .write_user(address, src, false)
+        .map_err(|_| Errno::EFAULT)
 }
 
 pub fn read_u64<S: AddressSpace>(space: &S, user_end: u64, address: u64) -> Result<u64, Errno> {
@@ -43,6 +55,9 @@ mod tests {
         assert_eq!(check_range(end - 8, 8, end), Ok(()));
         assert_eq!(check_range(end - 8, 9, end), Err(Errno::EFAULT));
         assert_eq!(check_range(u64::MAX - 4, 8, end), Err(Errno::EFAULT));
-        assert_eq!(check_range(0xffff_8000_0000_0000, 1, end), Err(Errno::EFAULT));
+        assert_eq!(
+            check_range(0xffff_8000_0000_0000, 1, end),
+            Err(Errno::EFAULT)
+        );
     }
 }

@@ -26,7 +26,11 @@ pub struct Kernel<'a> {
 
 impl<'a> Kernel<'a> {
     pub fn new(frames: &'a mut dyn FrameAllocator, console: &'a dyn Console) -> Self {
-        Self { frames, console, reported: BTreeSet::new() }
+        Self {
+            frames,
+            console,
+            reported: BTreeSet::new(),
+        }
     }
 }
 
@@ -81,7 +85,12 @@ fn ret(result: SysResult) -> Outcome {
 
 /// One line per supported call: the arch tables decide the numbers, this decides the meaning.
 /// `None`: Linux has the call but Cyphera does not implement it yet.
-pub fn dispatch<A: Arch>(kernel: &mut Kernel, p: &mut Process<A>, sysno: Sysno, a: [u64; 6]) -> Option<Outcome> {
+pub fn dispatch<A: Arch>(
+    kernel: &mut Kernel,
+    p: &mut Process<A>,
+    sysno: Sysno,
+    a: [u64; 6],
+) -> Option<Outcome> {
     Some(match sysno {
         Sysno::Write => ret(fs::write(kernel, p, a[0], a[1], a[2])),
         Sysno::Writev => ret(fs::writev(kernel, p, a[0], a[1], a[2])),

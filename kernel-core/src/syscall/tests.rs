@@ -21,11 +21,19 @@ impl Fixture {
     fn new() -> Self {
         let frames = BitmapFrameAllocator::new(&[PhysRange::new(0x100_0000, 4096 * PAGE_SIZE)]);
         let baseline = frames.free_frames();
-        let mut f = Self { frames, console: RecordingConsole::default(), process: None, baseline };
+        let mut f = Self {
+            frames,
+            console: RecordingConsole::default(),
+            process: None,
+            baseline,
+        };
         let image = tiny_elf(&[0x0f, 0x05], 0x2000);
         let argv: [&[u8]; 2] = [b"/init", b"arg1"];
         let envp: [&[u8]; 1] = [b"HOME=/"];
-        f.process = Some(process::exec::<MockArch>(1, "/init", &image, &argv, &envp, &mut f.frames).expect("exec"));
+        f.process = Some(
+            process::exec::<MockArch>(1, "/init", &image, &argv, &envp, &mut f.frames)
+                .expect("exec"),
+        );
         f
     }
 
@@ -38,7 +46,10 @@ impl Fixture {
         let mut process = self.process.take().unwrap();
         process.context.number = number;
         process.context.args = args;
-        let outcome = handle(&mut Kernel::new(&mut self.frames, &self.console), &mut process);
+        let outcome = handle(
+            &mut Kernel::new(&mut self.frames, &self.console),
+            &mut process,
+        );
         self.process = Some(process);
         outcome
     }
@@ -78,8 +89,17 @@ fn write_copies_user_bytes_to_the_console() {
 #[test]
 fn write_with_bad_pointers_is_efault_and_writes_nothing() {
     let mut f = Fixture::new();
-    for bad in [0x10, 0xffff_8000_0000_0000, u64::MAX - 3, MockArch::USER_END - 4] {
-        assert_eq!(f.call(1, [1, bad, 8, 0, 0, 0]), Outcome::Return(EFAULT), "pointer {bad:#x}");
+    for bad in [
+        0x10,
+        0xffff_8000_0000_0000,
+        u64::MAX - 3,
+        MockArch::USER_END - 4,
+    ] {
+        assert_eq!(
+            f.call(1, [1, bad, 8, 0, 0, 0]),
+            Outcome::Return(EFAULT),
+            "pointer {bad:#x}"
+        );
     }
     assert!(f.output().is_empty());
 }
@@ -98,7 +118,10 @@ fn write_running_into_an_unmapped_page_is_a_short_write() {
 fn write_to_a_closed_descriptor_is_ebadf() {
     let mut f = Fixture::new();
     let buf = f.scratch(b"x");
-    assert_eq!(f.call(1, [7, buf, 1, 0, 0, 0]), Outcome::Return(Errno::EBADF.as_return()));
+    assert_eq!(
+        f.call(1, [7, buf, 1, 0, 0, 0]),
+        Outcome::Return(Errno::EBADF.as_return())
+    );
 }
 
 #[test]
@@ -118,14 +141,23 @@ fn writev_gathers_and_checks_its_vector() {
     assert_eq!(f.output(), b"Hello, world!\n");
     // Bad vector address, too many vectors, overflowing total.
     assert_eq!(f.call(20, [1, 0x10, 2, 0, 0, 0]), Outcome::Return(EFAULT));
-    assert_eq!(f.call(20, [1, base, 1025, 0, 0, 0]), Outcome::Return(Errno::EINVAL.as_return()));
+    assert_eq!(
+        f.call(20, [1, base, 1025, 0, 0, 0]),
+        Outcome::Return(Errno::EINVAL.as_return())
+    );
     let mut huge = Vec::new();
     for len in [u64::MAX / 2, u64::MAX / 2 + 10] {
         huge.extend_from_slice(&(base + 0x100).to_le_bytes());
         huge.extend_from_slice(&len.to_le_bytes());
     }
-    f.process().space.write_user(base + 0x400, &huge, false).unwrap();
-    assert_eq!(f.call(20, [1, base + 0x400, 2, 0, 0, 0]), Outcome::Return(Errno::EINVAL.as_return()));
+    f.process()
+        .space
+        .write_user(base + 0x400, &huge, false)
+        .unwrap();
+    assert_eq!(
+        f.call(20, [1, base + 0x400, 2, 0, 0, 0]),
+        Outcome::Return(Errno::EINVAL.as_return())
+    );
     // A zero-length vector writes nothing and succeeds.
     assert_eq!(f.call(20, [1, base, 0, 0, 0, 0]), Outcome::Return(0));
 }
@@ -167,17 +199,32 @@ fn brk_grows_shrinks_and_refuses_like_linux() {
     assert_eq!(start % PAGE_SIZE, 0);
     let free_before = f.frames.free_frames();
     assert_eq!(f.call(12, [0; 6]), Outcome::Return(start));
-    assert_eq!(f.call(12, [start + 0x2800, 0, 0, 0, 0, 0]), Outcome::Return(start + 0x2800));
+    assert_eq!(
+        f.call(12, [start + 0x2800, 0, 0, 0, 0, 0]),
+        Outcome::Return(start + 0x2800)
+    );
     assert_eq!(f.frames.free_frames(), free_before - 3);
     // The new memory is zeroed and writable.
-    f.process().space.write_user(start + 0x27ff, b"z", false).unwrap();
+    f.process()
+        .space
+        .write_user(start + 0x27ff, b"z", false)
+        .unwrap();
     assert_eq!(f.process().space.peek(start, 4), [0; 4]);
     // Shrinking returns whole pages.
-    assert_eq!(f.call(12, [start + 0x10, 0, 0, 0, 0, 0]), Outcome::Return(start + 0x10));
+    assert_eq!(
+        f.call(12, [start + 0x10, 0, 0, 0, 0, 0]),
+        Outcome::Return(start + 0x10)
+    );
     assert_eq!(f.frames.free_frames(), free_before - 1);
     // Below the start or absurdly high: refused, the break stays.
-    assert_eq!(f.call(12, [start - 0x1000, 0, 0, 0, 0, 0]), Outcome::Return(start + 0x10));
-    assert_eq!(f.call(12, [u64::MAX, 0, 0, 0, 0, 0]), Outcome::Return(start + 0x10));
+    assert_eq!(
+        f.call(12, [start - 0x1000, 0, 0, 0, 0, 0]),
+        Outcome::Return(start + 0x10)
+    );
+    assert_eq!(
+        f.call(12, [u64::MAX, 0, 0, 0, 0, 0]),
+        Outcome::Return(start + 0x10)
+    );
 }
 
 #[test]
@@ -218,8 +265,14 @@ fn exec_lays_out_the_initial_stack() {
     // The code landed at the entry point.
     assert_eq!(p.space.peek(0x40_1000, 2), [0x0f, 0x05]);
     // Text is not writable; data is not executable.
-    assert_eq!(p.space.query(0x40_1000), Some(hal::mmu::PageFlags::READ_EXECUTE));
-    assert_eq!(p.space.query(0x60_0000), Some(hal::mmu::PageFlags::READ_WRITE));
+    assert_eq!(
+        p.space.query(0x40_1000),
+        Some(hal::mmu::PageFlags::READ_EXECUTE)
+    );
+    assert_eq!(
+        p.space.query(0x60_0000),
+        Some(hal::mmu::PageFlags::READ_WRITE)
+    );
 }
 
 #[test]
@@ -227,7 +280,10 @@ fn exec_of_garbage_fails_and_frees_everything() {
     let mut frames = BitmapFrameAllocator::new(&[PhysRange::new(0x100_0000, 512 * PAGE_SIZE)]);
     let before = frames.free_frames();
     let argv: [&[u8]; 1] = [b"/init"];
-    assert!(process::exec::<MockArch>(1, "/init", b"#!/bin/sh\necho hi\n", &argv, &[], &mut frames).is_err());
+    assert!(
+        process::exec::<MockArch>(1, "/init", b"#!/bin/sh\necho hi\n", &argv, &[], &mut frames)
+            .is_err()
+    );
     // Valid ELF, but too little memory for its stack: the partial image is torn down.
     let mut small = BitmapFrameAllocator::new(&[PhysRange::new(0x100_0000, 16 * PAGE_SIZE)]);
     let image = tiny_elf(&[0x90], 0);
