@@ -1,1 +1,61 @@
-fn main() {}
+//! `cargo xtask`: Cyphera's developer interface. Builds the kernel and the userspace programs,
+//! boots them in QEMU with the console on this terminal, and runs the whole test suite. Modelled on
+//! Hermit's xtask (an `Arch` enum, a board registry, cargo re-invoked with a clean environment).
+//!
+//! ```text
+//! cargo xtask build --arch x86_64|aarch64 [--board NAME] [--release]
+//! cargo xtask run   --arch A [--board B] [--rootfs DIR | --initrd FILE] [--init PATH]
+//!                   [--append "kernel cmdline"] [--timeout SECS] [--cpu MODEL]
+//!                   [--machine-opts OPTS] [--accel ACCEL] [--gdb] [--release] [-- ARGS...]
+//! cargo xtask test  [--arch A|all] [--quick] [--release] [--filter TEXT]
+//! cargo xtask setup
+//! ```
+
+mod arch;
+mod build;
+mod cli;
+mod cpio;
+mod error;
+mod image;
+mod limine;
+mod qemu;
+mod run;
+mod setup;
+mod test;
+
+use std::process::ExitCode;
+
+use cli::Command;
+
+/// xtask's own failures (bad usage, a failed build, a missing tool): distinct from the statuses
+/// `run` passes through from the guest, which the README lists.
+const EXIT_ERROR: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("xtask: {message}\n\n{}", cli::USAGE);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let result = match command {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            Ok(0)
+        }
+        Command::Setup => setup::setup_command().map(|()| 0),
+        Command::Build(args) => build::build_command(&args).map(|()| 0),
+        Command::Run(args) => run::run_command(&args),
+        Command::Test(args) => test::test_command(&args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

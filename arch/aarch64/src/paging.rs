@@ -1,0 +1,716 @@
+//! User address spaces: a 4-level, 4 KiB-granule TTBR0 translation table per program
+//! (`impl hal::mmu::AddressSpace`). Tables and pages are reached through the kernel's direct map
+//! (`phys_offset + pa`), never through user virtual addresses, so the copy helpers work whichever
+//! space is active and with PAN on. The host tests run the very same code over an arena that
+//! stands in for physical memory.
+
+use crate::pte;
+use core::sync::atomic::{AtomicU64, Ordering};
+use hal::boot::PhysAddr;
+use hal::mmu::{AddressSpace, BadUserAddress, FrameAllocator, MapError, PAGE_SIZE, PageFlags};
+
+/// First address above the user range: TTBR0 with T0SZ = 16 covers 48 bits.
+pub const USER_END: u64 = 0x0001_0000_0000_0000;
+/// Where the kernel direct-maps all RAM (TTBR1, L0 slots 0..255).
+pub const DIRECT_MAP_BASE: u64 = 0xffff_0000_0000_0000;
+
+/// Kernel virtual address of physical address 0 in the direct map. A variable only so the host
+/// tests can point it at their arena; the kernel never changes it.
+static PHYS_OFFSET: AtomicU64 = AtomicU64::new(DIRECT_MAP_BASE);
+
+#[cfg(test)]
+pub(crate) fn set_phys_offset_for_tests(offset: u64) {
+    PHYS_OFFSET.store(offset, Ordering::Relaxed);
+}
+
+fn phys_to_virt(pa: PhysAddr) -> *mut u8 {
+    PHYS_OFFSET.load(Ordering::Relaxed).wrapping_add(pa) as *mut u8
+}
+
+/// Reads entry `index` of the table at physical `table`.
+///
+/// Callers pass only tables this module allocated (or the root), which are RAM frames mapped in
+/// the direct map, and `index < 512`.
+fn read_entry(table: PhysAddr, index: usize) -> u64 {
+    debug_assert!(index < pte::ENTRIES);
+    let p = phys_to_virt(table).cast::<u64>().wrapping_add(index);
+    // SAFETY: `table` is a page-table frame owned by this address space (see above), mapped at
+    // `phys_offset + table`; the index is in the frame. Volatile because the MMU walks it too.
+    unsafe { p.read_volatile() }
+}
+
+fn write_entry(table: PhysAddr, index: usize, value: u64) {
+    debug_assert!(index < pte::ENTRIES);
+    let p = phys_to_virt(table).cast::<u64>().wrapping_add(index);
+    // SAFETY: as in `read_entry`; this address space owns the table exclusively (`&mut self`
+    // or, for `new`, a fresh frame).
+    unsafe { p.write_volatile(value) }
+}
+
+fn zero_frame(frame: PhysAddr) {
+    // SAFETY: `frame` was just handed to us by the frame allocator: a whole 4 KiB RAM frame,
+    // mapped in the direct map, not referenced by anyone else yet.
+    unsafe { core::ptr::write_bytes(phys_to_virt(frame), 0, PAGE_SIZE as usize) }
+}
+
+/// Makes new or changed table entries visible to the table walker before they are used.
+fn publish_tables() {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: a barrier; no memory or register effects beyond ordering.
+    unsafe {
+        core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags));
+    }
+}
+
+/// Drops any TLB entry for user page `va` (all user mappings use ASID 0, see `activate`).
+fn flush_page(va: u64) {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: TLB maintenance for a user VA; removing stale translations is always safe.
+    unsafe {
+        core::arch::asm!(
+            "dsb ishst",
+            "tlbi vae1is, {}",
+            "dsb ish",
+            "isb",
+            in(reg) (va >> 12) & 0x0000_0fff_ffff_ffff,
+            options(nostack, preserves_flags)
+        );
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    let _ = va;
+}
+
+/// Drops every non-global (user) TLB entry.
+fn flush_user_tlb() {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: TLB maintenance for ASID 0's non-global entries: only user translations.
+    unsafe {
+        core::arch::asm!(
+            "dsb ishst",
+            "tlbi aside1is, xzr",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
+/// Makes the instruction side see what the kernel just wrote into `frame` through the direct
+/// map (data side) before user mode executes it: clean to the point of unification, then
+/// invalidate the whole instruction cache (which also covers VIPT aliases of other mappings).
+fn sync_icache(frame: PhysAddr) {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let ctr: u64;
+        // SAFETY: reading CTR_EL0 has no side effects.
+        unsafe {
+            core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags))
+        };
+        let line = 4u64 << ((ctr >> 16) & 0xf);
+        let start = phys_to_virt(frame) as u64;
+        let mut addr = start;
+        while addr < start + PAGE_SIZE {
+            // SAFETY: cache maintenance by VA on a mapped, owned frame; no architectural
+            // memory contents change.
+            unsafe {
+                core::arch::asm!("dc cvau, {}", in(reg) addr, options(nostack, preserves_flags))
+            };
+            addr += line;
+        }
+        // SAFETY: barriers and a whole-cache instruction invalidate have no memory effects.
+        unsafe {
+            core::arch::asm!(
+                "dsb ish",
+                "ic ialluis",
+                "dsb ish",
+                "isb",
+                options(nostack, preserves_flags)
+            )
+        };
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    let _ = frame;
+}
+
+/// The root table currently in TTBR0, to avoid flushing the TLB when the same space runs again.
+static ACTIVE_ROOT: AtomicU64 = AtomicU64::new(0);
+/// An all-invalid L0 table: TTBR0 whenever no user space may be walked (set once at boot).
+static IDLE_ROOT: AtomicU64 = AtomicU64::new(0);
+
+/// Records the idle TTBR0 table the boot code installed.
+pub fn set_idle_root(root: PhysAddr) {
+    IDLE_ROOT.store(root, Ordering::Relaxed);
+    ACTIVE_ROOT.store(root, Ordering::Relaxed);
+}
+
+/// Points TTBR0 (ASID 0) at `root` and drops the previous space's TLB entries.
+fn load_ttbr0(root: PhysAddr) {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: TTBR0 only translates user addresses; `root` is a valid L0 table (a user space's
+    // or the idle one). The kernel runs from TTBR1 and is unaffected.
+    unsafe {
+        core::arch::asm!(
+            "msr ttbr0_el1, {}",
+            "isb",
+            "tlbi aside1, xzr",
+            "dsb nsh",
+            "isb",
+            in(reg) root,
+            options(nostack, preserves_flags)
+        );
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    let _ = root;
+}
+
+/// One user address space: the physical address of its L0 table.
+#[derive(Debug)]
+pub struct UserSpace {
+    root: PhysAddr,
+}
+
+impl UserSpace {
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+
+    /// Makes this space the one TTBR0 translates. All spaces share ASID 0 and user mappings are
+    /// non-global, so switching to a different root flushes the user TLB entries.
+    pub fn activate(&self) {
+        if ACTIVE_ROOT.swap(self.root, Ordering::Relaxed) != self.root {
+            load_ttbr0(self.root);
+        }
+    }
+
+    /// The L3 entry location for `va`, if all tables above it exist.
+    fn leaf_slot(&self, va: u64) -> Option<(PhysAddr, usize)> {
+        let mut table = self.root;
+        for level in 0..3 {
+            let desc = read_entry(table, pte::index(va, level));
+            if !pte::is_table(desc, level) {
+                return None;
+            }
+            table = pte::address(desc);
+        }
+        Some((table, pte::index(va, 3)))
+    }
+
+    /// The valid L3 descriptor mapping `va`, if any.
+    fn leaf(&self, va: u64) -> Option<u64> {
+        let (table, index) = self.leaf_slot(va)?;
+        let desc = read_entry(table, index);
+        pte::is_valid(desc).then_some(desc)
+    }
+
+    /// Like `leaf_slot`, creating missing tables.
+    fn leaf_slot_create(
+        &mut self,
+        va: u64,
+        frames: &mut dyn FrameAllocator,
+    ) -> Result<(PhysAddr, usize), MapError> {
+        let mut table = self.root;
+        for level in 0..3 {
+            let index = pte::index(va, level);
+            let desc = read_entry(table, index);
+            table = if pte::is_table(desc, level) {
+                pte::address(desc)
+            } else if pte::is_valid(desc) {
+                // User spaces never contain blocks; anything else is corruption we refuse to
+                // build on.
+                return Err(MapError::AlreadyMapped);
+            } else {
+                let frame = frames.allocate_frame().ok_or(MapError::OutOfMemory)?;
+                zero_frame(frame);
+                write_entry(table, index, pte::user_table(frame));
+                frame
+            };
+        }
+        Ok((table, pte::index(va, 3)))
+    }
+
+    fn check_page(va: u64) -> Result<(), MapError> {
+        if !va.is_multiple_of(PAGE_SIZE) || va >= USER_END {
+            Err(MapError::BadAddress)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Calls `f(frame_pa + offset, chunk_len)` for each page-sized piece of `[va, va + len)`
+    /// after `check` accepted every page's descriptor. Nothing is touched unless the whole
+    /// range passes, so a failure copies nothing at all.
+    fn for_each_chunk(
+        &self,
+        va: u64,
+        len: usize,
+        check: fn(u64) -> bool,
+        mut f: impl FnMut(PhysAddr, usize, usize, u64),
+    ) -> Result<(), BadUserAddress> {
+        if len == 0 {
+            return Ok(());
+        }
+        // A range that wraps saturates at the top and so runs into USER_END below.
+        let end = va.saturating_add(len as u64);
+        // First pass: every page must be mapped with the needed rights and in the user range.
+        let mut page = va & !(PAGE_SIZE - 1);
+        while page < end {
+            let first_byte = page.max(va);
+            if page >= USER_END {
+                return Err(BadUserAddress {
+                    address: first_byte,
+                });
+            }
+            match self.leaf(page) {
+                Some(desc) if check(desc) => {}
+                _ => {
+                    return Err(BadUserAddress {
+                        address: first_byte,
+                    });
+                }
+            }
+            page += PAGE_SIZE;
+        }
+        // Second pass: copy.
+        let mut done = 0usize;
+        while done < len {
+            let at = va + done as u64;
+            let offset = (at % PAGE_SIZE) as usize;
+            let chunk = (PAGE_SIZE as usize - offset).min(len - done);
+            let desc = self.leaf(at).ok_or(BadUserAddress { address: at })?;
+            f(pte::address(desc) + offset as u64, chunk, done, desc);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    fn free_table(table: PhysAddr, level: usize, frames: &mut dyn FrameAllocator) {
+        for index in 0..pte::ENTRIES {
+            let desc = read_entry(table, index);
+            if !pte::is_valid(desc) {
+                continue;
+            }
+            if level == 3 {
+                frames.free_frame(pte::address(desc));
+            } else if pte::is_table(desc, level) {
+                Self::free_table(pte::address(desc), level + 1, frames);
+            }
+        }
+        frames.free_frame(table);
+    }
+}
+
+impl AddressSpace for UserSpace {
+    fn new(frames: &mut dyn FrameAllocator) -> Result<Self, MapError> {
+        let root = frames.allocate_frame().ok_or(MapError::OutOfMemory)?;
+        zero_frame(root);
+        Ok(Self { root })
+    }
+
+    fn map_zeroed(
+        &mut self,
+        va: u64,
+        flags: PageFlags,
+        frames: &mut dyn FrameAllocator,
+    ) -> Result<(), MapError> {
+        Self::check_page(va)?;
+        if flags.write && flags.execute {
+            return Err(MapError::WriteExecute);
+        }
+        let (table, index) = self.leaf_slot_create(va, frames)?;
+        if pte::is_valid(read_entry(table, index)) {
+            return Err(MapError::AlreadyMapped);
+        }
+        let frame = frames.allocate_frame().ok_or(MapError::OutOfMemory)?;
+        zero_frame(frame);
+        if flags.execute {
+            sync_icache(frame);
+        }
+        write_entry(table, index, pte::user_page(frame, flags));
+        publish_tables();
+        Ok(())
+    }
+
+    fn protect(&mut self, va: u64, flags: PageFlags) -> Result<(), MapError> {
+        Self::check_page(va)?;
+        if flags.write && flags.execute {
+            return Err(MapError::WriteExecute);
+        }
+        let (table, index) = self.leaf_slot(va).ok_or(MapError::NotMapped)?;
+        let desc = read_entry(table, index);
+        if !pte::is_valid(desc) {
+            return Err(MapError::NotMapped);
+        }
+        let frame = pte::address(desc);
+        if flags.execute && pte::user_flags(desc) != flags {
+            // What user mode wrote through its old writable mapping must reach the
+            // instruction side before the page becomes executable.
+            sync_icache(frame);
+        }
+        // A permission-only change needs no break-before-make; the TLB flush makes it exact.
+        write_entry(table, index, pte::user_page(frame, flags));
+        flush_page(va);
+        Ok(())
+    }
+
+    fn unmap(&mut self, va: u64, frames: &mut dyn FrameAllocator) -> Result<(), MapError> {
+        Self::check_page(va)?;
+        let (table, index) = self.leaf_slot(va).ok_or(MapError::NotMapped)?;
+        let desc = read_entry(table, index);
+        if !pte::is_valid(desc) {
+            return Err(MapError::NotMapped);
+        }
+        write_entry(table, index, 0);
+        flush_page(va);
+        // Only after no TLB can reach it may the frame be reused.
+        frames.free_frame(pte::address(desc));
+        Ok(())
+    }
+
+    fn query(&self, va: u64) -> Option<PageFlags> {
+        if va >= USER_END {
+            return None;
+        }
+        self.leaf(va & !(PAGE_SIZE - 1)).map(pte::user_flags)
+    }
+
+    fn write_user(
+        &self,
+        va: u64,
+        src: &[u8],
+        ignore_protection: bool,
+    ) -> Result<(), BadUserAddress> {
+        let check: fn(u64) -> bool = if ignore_protection {
+            pte::el0_readable
+        } else {
+            pte::el0_writable
+        };
+        self.for_each_chunk(va, src.len(), check, |pa, chunk, done, desc| {
+            // SAFETY: `pa..pa + chunk` lies inside one user frame (checked mapped above), which
+            // the direct map covers; `src[done..done + chunk]` is in bounds by construction.
+            // The frame belongs to this space, and the kernel holds no other reference to it.
+            unsafe {
+                core::ptr::copy_nonoverlapping(src.as_ptr().add(done), phys_to_virt(pa), chunk)
+            };
+            // Each chunk is a different page: code written into an executable page (the loader
+            // filling text) must reach the instruction side.
+            if desc & pte::UXN == 0 {
+                sync_icache(pte::address(desc));
+            }
+        })
+    }
+
+    fn read_user(&self, va: u64, dst: &mut [u8]) -> Result<(), BadUserAddress> {
+        let len = dst.len();
+        let dst_ptr = dst.as_mut_ptr();
+        self.for_each_chunk(va, len, pte::el0_readable, |pa, chunk, done, _| {
+            // SAFETY: as in `write_user`, with the roles swapped; `dst_ptr + done .. + chunk` is
+            // inside `dst`, which we borrow mutably.
+            unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(pa), dst_ptr.add(done), chunk) };
+        })
+    }
+
+    fn destroy(self, frames: &mut dyn FrameAllocator) {
+        // The table walker must not see these frames once they are reused: if this space is still
+        // in TTBR0 (the core destroys an exited program's space before activating another),
+        // switch to the idle table first. Then drop whatever TLB entries still name the frames.
+        if ACTIVE_ROOT.load(Ordering::Relaxed) == self.root {
+            let idle = IDLE_ROOT.load(Ordering::Relaxed);
+            load_ttbr0(idle);
+            ACTIVE_ROOT.store(idle, Ordering::Relaxed);
+        }
+        flush_user_tlb();
+        Self::free_table(self.root, 0, frames);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+
+    /// Simulated physical memory: frames at "physical" addresses ARENA_BASE.. live in one host
+    /// allocation, and PHYS_OFFSET maps them like the kernel's direct map does.
+    const ARENA_BASE: u64 = 0x4000_0000;
+    const ARENA_FRAMES: u64 = 4096;
+
+    struct Arena {
+        next: Mutex<u64>,
+    }
+
+    fn arena() -> &'static Arena {
+        static ARENA: OnceLock<Arena> = OnceLock::new();
+        ARENA.get_or_init(|| {
+            let layout =
+                std::alloc::Layout::from_size_align((ARENA_FRAMES * PAGE_SIZE) as usize, 4096)
+                    .unwrap();
+            // SAFETY: non-zero size; leaked on purpose so it lives as long as the tests.
+            let base = unsafe { std::alloc::alloc(layout) };
+            assert!(!base.is_null());
+            set_phys_offset_for_tests((base as u64).wrapping_sub(ARENA_BASE));
+            Arena {
+                next: Mutex::new(ARENA_BASE),
+            }
+        })
+    }
+
+    /// A frame allocator over a private slice of the arena, tracking what is outstanding.
+    struct Frames {
+        free: Vec<u64>,
+        outstanding: HashSet<u64>,
+        limit: Option<usize>,
+    }
+
+    impl Frames {
+        fn new(count: u64) -> Self {
+            let a = arena();
+            let mut next = a.next.lock().unwrap();
+            let start = *next;
+            *next += count * PAGE_SIZE;
+            assert!(
+                *next <= ARENA_BASE + ARENA_FRAMES * PAGE_SIZE,
+                "arena exhausted"
+            );
+            let free = (0..count).map(|i| start + i * PAGE_SIZE).rev().collect();
+            // Unspecified contents, as the trait allows: fill with garbage.
+            for i in 0..count {
+                // SAFETY: inside the arena slice just reserved for this allocator.
+                unsafe {
+                    core::ptr::write_bytes(
+                        phys_to_virt(start + i * PAGE_SIZE),
+                        0xa5,
+                        PAGE_SIZE as usize,
+                    )
+                };
+            }
+            Self {
+                free,
+                outstanding: HashSet::new(),
+                limit: None,
+            }
+        }
+    }
+
+    impl FrameAllocator for Frames {
+        fn allocate_frame(&mut self) -> Option<PhysAddr> {
+            if self.limit.is_some_and(|l| self.outstanding.len() >= l) {
+                return None;
+            }
+            let f = self.free.pop()?;
+            assert!(self.outstanding.insert(f));
+            Some(f)
+        }
+        fn free_frame(&mut self, frame: PhysAddr) {
+            assert!(
+                self.outstanding.remove(&frame),
+                "double or foreign free of {frame:#x}"
+            );
+            self.free.push(frame);
+        }
+    }
+
+    #[test]
+    fn map_query_protect_unmap() {
+        let mut frames = Frames::new(64);
+        let mut space = UserSpace::new(&mut frames).unwrap();
+        let va = 0x40_0000;
+        assert_eq!(space.query(va), None);
+        space
+            .map_zeroed(va, PageFlags::READ_EXECUTE, &mut frames)
+            .unwrap();
+        assert_eq!(space.query(va), Some(PageFlags::READ_EXECUTE));
+        assert_eq!(space.query(va + 0x123), Some(PageFlags::READ_EXECUTE));
+        assert_eq!(
+            space.map_zeroed(va, PageFlags::READ, &mut frames),
+            Err(MapError::AlreadyMapped)
+        );
+        assert_eq!(
+            space.map_zeroed(
+                va + 0x1000,
+                PageFlags {
+                    write: true,
+                    execute: true
+                },
+                &mut frames
+            ),
+            Err(MapError::WriteExecute)
+        );
+        assert_eq!(
+            space.protect(
+                va,
+                PageFlags {
+                    write: true,
+                    execute: true
+                }
+            ),
+            Err(MapError::WriteExecute)
+        );
+        space.protect(va, PageFlags::READ_WRITE).unwrap();
+        assert_eq!(space.query(va), Some(PageFlags::READ_WRITE));
+        assert_eq!(
+            space.protect(va + 0x1000, PageFlags::READ),
+            Err(MapError::NotMapped)
+        );
+        space.unmap(va, &mut frames).unwrap();
+        assert_eq!(space.query(va), None);
+        assert_eq!(space.unmap(va, &mut frames), Err(MapError::NotMapped));
+        space.destroy(&mut frames);
+        assert!(
+            frames.outstanding.is_empty(),
+            "leaked {:?}",
+            frames.outstanding
+        );
+    }
+
+    #[test]
+    fn bad_addresses_are_refused() {
+        let mut frames = Frames::new(16);
+        let mut space = UserSpace::new(&mut frames).unwrap();
+        assert_eq!(
+            space.map_zeroed(0x1001, PageFlags::READ, &mut frames),
+            Err(MapError::BadAddress)
+        );
+        assert_eq!(
+            space.map_zeroed(USER_END, PageFlags::READ, &mut frames),
+            Err(MapError::BadAddress)
+        );
+        assert_eq!(
+            space.map_zeroed(0xffff_ffff_8000_0000, PageFlags::READ, &mut frames),
+            Err(MapError::BadAddress)
+        );
+        assert_eq!(space.query(USER_END + 0x1000), None);
+        space
+            .map_zeroed(USER_END - PAGE_SIZE, PageFlags::READ_WRITE, &mut frames)
+            .unwrap();
+        assert_eq!(space.write_user(USER_END - 4, &[1, 2, 3, 4], false), Ok(()));
+        assert_eq!(
+            space.write_user(USER_END - 4, &[0; 5], false),
+            Err(BadUserAddress { address: USER_END })
+        );
+        assert_eq!(
+            space.read_user(USER_END, &mut [0; 1]),
+            Err(BadUserAddress { address: USER_END })
+        );
+        assert_eq!(
+            space.read_user(u64::MAX - 2, &mut [0; 8]),
+            Err(BadUserAddress {
+                address: u64::MAX - 2
+            })
+        );
+        // Zero-length accesses touch nothing and succeed, like Linux's access_ok(p, 0).
+        assert_eq!(space.read_user(0xdead_0000, &mut []), Ok(()));
+        space.destroy(&mut frames);
+        assert!(frames.outstanding.is_empty());
+    }
+
+    #[test]
+    fn copies_across_pages_and_respect_rights() {
+        let mut frames = Frames::new(32);
+        let mut space = UserSpace::new(&mut frames).unwrap();
+        let base = 0x7fff_0000;
+        space
+            .map_zeroed(base, PageFlags::READ_WRITE, &mut frames)
+            .unwrap();
+        space
+            .map_zeroed(base + PAGE_SIZE, PageFlags::READ_WRITE, &mut frames)
+            .unwrap();
+        space
+            .map_zeroed(base + 2 * PAGE_SIZE, PageFlags::READ, &mut frames)
+            .unwrap();
+
+        // Fresh pages read back as zero even though the frames held garbage.
+        let mut buf = vec![0xffu8; 3 * PAGE_SIZE as usize];
+        space.read_user(base, &mut buf).unwrap();
+        assert!(buf.iter().all(|&b| b == 0));
+
+        let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
+        space.write_user(base + 100, &data, false).unwrap();
+        let mut back = vec![0u8; data.len()];
+        space.read_user(base + 100, &mut back).unwrap();
+        assert_eq!(back, data);
+
+        // The read-only page refuses writes (nothing at all is written), unless the loader
+        // asks to ignore protection.
+        let before = {
+            let mut b = vec![0u8; 16];
+            space.read_user(base + 2 * PAGE_SIZE - 8, &mut b).unwrap();
+            b
+        };
+        assert_eq!(
+            space.write_user(base + 2 * PAGE_SIZE - 8, &[7; 16], false),
+            Err(BadUserAddress {
+                address: base + 2 * PAGE_SIZE
+            })
+        );
+        let mut after = vec![0u8; 16];
+        space
+            .read_user(base + 2 * PAGE_SIZE - 8, &mut after)
+            .unwrap();
+        assert_eq!(before, after);
+        space
+            .write_user(base + 2 * PAGE_SIZE - 8, &[7; 16], true)
+            .unwrap();
+        space
+            .read_user(base + 2 * PAGE_SIZE - 8, &mut after)
+            .unwrap();
+        assert_eq!(after, vec![7; 16]);
+
+        // An unmapped page in the middle of a range is reported at its first byte.
+        assert_eq!(
+            space.read_user(base + 3 * PAGE_SIZE - 1, &mut [0; 2]),
+            Err(BadUserAddress {
+                address: base + 3 * PAGE_SIZE
+            })
+        );
+        assert_eq!(
+            space.read_user(base - 1, &mut [0; 2]),
+            Err(BadUserAddress { address: base - 1 })
+        );
+        space.destroy(&mut frames);
+        assert!(frames.outstanding.is_empty());
+    }
+
+    #[test]
+    fn out_of_memory_is_an_error_and_nothing_leaks() {
+        let mut frames = Frames::new(16);
+        let mut space = UserSpace::new(&mut frames).unwrap();
+        // Root + L1 + L2 + L3 = 4 frames; the page itself would be the 5th.
+        frames.limit = Some(4);
+        assert_eq!(
+            space.map_zeroed(0x1000, PageFlags::READ, &mut frames),
+            Err(MapError::OutOfMemory)
+        );
+        frames.limit = None;
+        space
+            .map_zeroed(0x1000, PageFlags::READ, &mut frames)
+            .unwrap();
+        // Far apart pages use separate tables at every level.
+        space
+            .map_zeroed(0x8000_0000_0000 - PAGE_SIZE, PageFlags::READ, &mut frames)
+            .unwrap();
+        space.destroy(&mut frames);
+        assert!(frames.outstanding.is_empty());
+    }
+
+    #[test]
+    fn spaces_are_independent() {
+        let mut frames = Frames::new(32);
+        let mut a = UserSpace::new(&mut frames).unwrap();
+        let mut b = UserSpace::new(&mut frames).unwrap();
+        a.map_zeroed(0x1000, PageFlags::READ_WRITE, &mut frames)
+            .unwrap();
+        b.map_zeroed(0x1000, PageFlags::READ_WRITE, &mut frames)
+            .unwrap();
+        a.write_user(0x1000, b"from a", false).unwrap();
+        b.write_user(0x1000, b"from b", false).unwrap();
+        let mut buf = [0u8; 6];
+        a.read_user(0x1000, &mut buf).unwrap();
+        assert_eq!(&buf, b"from a");
+        assert_eq!(b.query(0x2000), None);
+        a.destroy(&mut frames);
+        b.read_user(0x1000, &mut buf).unwrap();
+        assert_eq!(&buf, b"from b");
+        b.destroy(&mut frames);
+        assert!(frames.outstanding.is_empty());
+    }
+}

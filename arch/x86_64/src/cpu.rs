@@ -1,0 +1,394 @@
+//! Processor setup for the one CPU Cyphera runs on: feature detection, control registers,
+//! the GDT (segments in the order `syscall`/`sysret` need) and TSS (ring-0 and IST stacks), the
+//! IDT over the assembly trap stubs, the legacy 8259 PICs (remapped and masked), and the
+//! `syscall` MSRs. Bare-metal only.
+
+use crate::fault;
+use core::arch::x86_64::{__cpuid, __cpuid_count};
+use spin::Once;
+use x86_64::instructions::segmentation::{CS, DS, ES, FS, GS, SS, Segment};
+use x86_64::instructions::tables::{lidt, load_tss};
+use x86_64::registers::control::{Cr0, Cr0Flags, Cr3, Cr3Flags, Cr4, Cr4Flags};
+use x86_64::registers::model_specific::{
+    Efer, EferFlags, GsBase, KernelGsBase, LStar, SFMask, Star,
+};
+use x86_64::registers::rflags::RFlags;
+use x86_64::structures::DescriptorTablePointer;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::paging::PhysFrame;
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::{PhysAddr, PrivilegeLevel, VirtAddr};
+
+/// GDT layout. `sysret` loads CS = STAR[63:48] + 16 and SS = STAR[63:48] + 8, `syscall` loads
+/// CS = STAR[47:32] and SS = that + 8, so user data must sit directly below user code and
+/// kernel data directly above kernel code.
+pub const KERNEL_CODE: u16 = 0x08;
+pub const KERNEL_DATA: u16 = 0x10;
+pub const USER_DATA: u16 = 0x18 | 3;
+pub const USER_CODE: u16 = 0x20 | 3;
+pub const TSS_SELECTOR: u16 = 0x28;
+
+/// IST slots (1-based in the IDT, 0-based in the TSS).
+const IST_DOUBLE_FAULT: u8 = 1;
+const IST_NMI: u8 = 2;
+const IST_MACHINE_CHECK: u8 = 3;
+const IST_DEBUG: u8 = 4;
+
+const STACK_SIZE: usize = 16 * 1024;
+
+#[repr(C, align(16))]
+struct Stack([u8; STACK_SIZE]);
+
+/// Stacks the CPU switches to by itself: the ring-0 stack for traps from user mode (the trap
+/// stub only stores the registers there and moves on), and the IST stacks for the exceptions
+/// that can arrive when the current stack cannot be trusted. Written only by the CPU.
+static mut RING0_STACK: Stack = Stack([0; STACK_SIZE]);
+static mut IST_STACKS: [Stack; 4] = [const { Stack([0; STACK_SIZE]) }; 4];
+
+/// CPU features the kernel acts on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Features {
+    pub nx: bool,
+    pub global_pages: bool,
+    pub smep: bool,
+    pub smap: bool,
+    pub rdrand: bool,
+    pub fxsr: bool,
+    pub sse: bool,
+    /// CPUID.1:EDX, which Linux reports as AT_HWCAP on x86_64.
+    pub leaf1_edx: u32,
+}
+
+static FEATURES: Once<Features> = Once::new();
+
+pub fn features() -> Features {
+    *FEATURES.call_once(|| {
+        let leaf1 = __cpuid(1);
+        let max_ext = __cpuid(0x8000_0000).eax;
+        let ext_edx = if max_ext >= 0x8000_0001 {
+            __cpuid(0x8000_0001).edx
+        } else {
+            0
+        };
+        let leaf7_ebx = if __cpuid(0).eax >= 7 {
+            __cpuid_count(7, 0).ebx
+        } else {
+            0
+        };
+        Features {
+            nx: ext_edx & (1 << 20) != 0,
+            global_pages: leaf1.edx & (1 << 13) != 0,
+            smep: leaf7_ebx & (1 << 7) != 0,
+            smap: leaf7_ebx & (1 << 20) != 0,
+            rdrand: leaf1.ecx & (1 << 30) != 0,
+            fxsr: leaf1.edx & (1 << 24) != 0,
+            sse: leaf1.edx & (1 << 25) != 0,
+            leaf1_edx: leaf1.edx,
+        }
+    })
+}
+
+/// Per-CPU data reached through GS in the entry assembly (offsets in `entry.rs`).
+#[repr(C)]
+pub struct PerCpu {
+    /// Kernel stack pointer saved by `enter_user`, restored by every exit from user mode.
+    pub kernel_rsp: u64,
+    /// The `Context` being run.
+    pub user_context: u64,
+    /// The user rsp, parked during `syscall` entry.
+    pub scratch: u64,
+    /// Vector, error code and CR2 of the last trap from user mode.
+    pub trap_vector: u64,
+    pub trap_error: u64,
+    pub trap_cr2: u64,
+}
+
+/// The one CPU's per-CPU area. Written by the entry assembly (through GS) and read by
+/// `run_user` between entries, never concurrently (one CPU, no kernel preemption).
+pub static mut PER_CPU: PerCpu = PerCpu {
+    kernel_rsp: 0,
+    user_context: 0,
+    scratch: 0,
+    trap_vector: 0,
+    trap_error: 0,
+    trap_cr2: 0,
+};
+
+struct Tables {
+    gdt: GlobalDescriptorTable<8>,
+    tss_selector: SegmentSelector,
+}
+
+static TSS: Once<TaskStateSegment> = Once::new();
+static GDT: Once<Tables> = Once::new();
+static IDT: Once<Idt> = Once::new();
+
+/// One 16-byte long-mode interrupt gate.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    ist: u8,
+    type_attributes: u8,
+    offset_mid: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+
+impl Gate {
+    const MISSING: Gate = Gate {
+        offset_low: 0,
+        selector: 0,
+        ist: 0,
+        type_attributes: 0,
+        offset_mid: 0,
+        offset_high: 0,
+        reserved: 0,
+    };
+
+    /// A present 64-bit interrupt gate (IF cleared on entry) reachable by `int n` from `dpl`.
+    fn interrupt(handler: u64, ist: u8, dpl: u8) -> Gate {
+        Gate {
+            offset_low: handler as u16,
+            selector: KERNEL_CODE,
+            ist,
+            type_attributes: 0x80 | (dpl << 5) | 0xe,
+            offset_mid: (handler >> 16) as u16,
+            offset_high: (handler >> 32) as u32,
+            reserved: 0,
+        }
+    }
+}
+
+#[repr(C, align(16))]
+struct Idt([Gate; 256]);
+
+fn stack_top(stack: *const Stack) -> VirtAddr {
+    VirtAddr::from_ptr(stack) + STACK_SIZE as u64
+}
+
+/// Loads the GDT, TSS and IDT, programs the control registers and the `syscall` MSRs, and
+/// silences the PICs. Runs first thing on every boot path, on the boot stack.
+pub fn init() {
+    let f = features();
+
+    let tss = TSS.call_once(|| {
+        let mut tss = TaskStateSegment::new();
+        // SAFETY: only the addresses of the stacks are taken; the CPU is their only user.
+        unsafe {
+            tss.privilege_stack_table[0] = stack_top(&raw const RING0_STACK);
+            let ist = &raw const IST_STACKS;
+            for i in 0..4 {
+                tss.interrupt_stack_table[i] = stack_top((ist as *const Stack).add(i));
+            }
+        }
+        tss
+    });
+    let tables = GDT.call_once(|| {
+        let mut gdt = GlobalDescriptorTable::<8>::empty();
+        let kc = gdt.append(Descriptor::kernel_code_segment());
+        let kd = gdt.append(Descriptor::kernel_data_segment());
+        let ud = gdt.append(Descriptor::user_data_segment());
+        let uc = gdt.append(Descriptor::user_code_segment());
+        let tss_selector = gdt.append(Descriptor::tss_segment(tss));
+        assert_eq!(
+            (kc.0, kd.0, ud.0, uc.0, tss_selector.0),
+            (KERNEL_CODE, KERNEL_DATA, USER_DATA, USER_CODE, TSS_SELECTOR)
+        );
+        Tables { gdt, tss_selector }
+    });
+    tables.gdt.load();
+    // SAFETY: the selectors name the descriptors just loaded; the TSS descriptor is unused
+    // (available) because no TSS was loaded from this GDT before.
+    unsafe {
+        CS::set_reg(SegmentSelector::new(
+            KERNEL_CODE >> 3,
+            PrivilegeLevel::Ring0,
+        ));
+        let data = SegmentSelector::new(KERNEL_DATA >> 3, PrivilegeLevel::Ring0);
+        SS::set_reg(data);
+        DS::set_reg(data);
+        ES::set_reg(data);
+        // FS and GS bases are set through MSRs; the selectors only need to be null.
+        FS::set_reg(SegmentSelector(0));
+        GS::set_reg(SegmentSelector(0));
+        load_tss(tables.tss_selector);
+    }
+
+    let idt = IDT.call_once(|| {
+        let mut idt = Idt([Gate::MISSING; 256]);
+        for (vector, gate) in idt.0.iter_mut().enumerate() {
+            let vector = vector as u8;
+            let ist = match vector {
+                fault::DOUBLE_FAULT => IST_DOUBLE_FAULT,
+                fault::NMI => IST_NMI,
+                fault::MACHINE_CHECK => IST_MACHINE_CHECK,
+                // #DB can hit the first kernel instruction after a user `syscall` with TF set,
+                // while rsp is still the user's: it must never run on the current stack.
+                fault::DEBUG => IST_DEBUG,
+                _ => 0,
+            };
+            // int3 and into are meant to be executed by programs (Linux allows both).
+            let dpl = if matches!(vector, fault::BREAKPOINT | fault::OVERFLOW) {
+                3
+            } else {
+                0
+            };
+            *gate = Gate::interrupt(crate::entry::trap_stub(vector), ist, dpl);
+        }
+        idt
+    });
+    let pointer = DescriptorTablePointer {
+        limit: (core::mem::size_of::<Idt>() - 1) as u16,
+        base: VirtAddr::from_ptr(idt),
+    };
+    // SAFETY: the IDT is a static that lives forever and every gate points at a trap stub.
+    unsafe { lidt(&pointer) };
+
+    // SAFETY: each flag below is supported (checked) or architectural in long mode: WP makes
+    // read-only pages read-only for the kernel too, NE reports x87 errors as #MF, MP with EM
+    // clear lets user code use x87/SSE, AM enables alignment checks for user code that sets
+    // EFLAGS.AC, and TS clear means no lazy-FPU traps.
+    unsafe {
+        Cr0::update(|cr0| {
+            cr0.insert(
+                Cr0Flags::WRITE_PROTECT
+                    | Cr0Flags::NUMERIC_ERROR
+                    | Cr0Flags::MONITOR_COPROCESSOR
+                    | Cr0Flags::ALIGNMENT_MASK,
+            );
+            cr0.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
+        });
+        Cr4::update(|cr4| {
+            if f.fxsr {
+                cr4.insert(Cr4Flags::OSFXSR);
+            }
+            if f.sse {
+                cr4.insert(Cr4Flags::OSXMMEXCPT_ENABLE);
+            }
+            if f.global_pages {
+                cr4.insert(Cr4Flags::PAGE_GLOBAL);
+            }
+            // The kernel never executes or touches user pages through user addresses (all
+            // copies go through the direct map), so both protections cost nothing.
+            if f.smep {
+                cr4.insert(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION);
+            }
+            if f.smap {
+                cr4.insert(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION);
+            }
+        });
+        Efer::update(|efer| {
+            efer.insert(EferFlags::SYSTEM_CALL_EXTENSIONS);
+            if f.nx {
+                efer.insert(EferFlags::NO_EXECUTE_ENABLE);
+            }
+        });
+    }
+    crate::paging::set_nx_supported(f.nx);
+
+    Star::write(
+        SegmentSelector(USER_CODE),
+        SegmentSelector(USER_DATA),
+        SegmentSelector(KERNEL_CODE),
+        SegmentSelector(KERNEL_DATA),
+    )
+    .expect("GDT order fits STAR");
+    LStar::write(VirtAddr::new(crate::entry::syscall_entry_address()));
+    // Flags cleared on `syscall`: no interrupts, string ops forward, no single-step, no
+    // alignment checks or SMAP override, no nested-task or I/O privilege from user mode.
+    SFMask::write(
+        RFlags::INTERRUPT_FLAG
+            | RFlags::DIRECTION_FLAG
+            | RFlags::TRAP_FLAG
+            | RFlags::ALIGNMENT_CHECK
+            | RFlags::NESTED_TASK
+            | RFlags::IOPL_HIGH
+            | RFlags::IOPL_LOW,
+    );
+    GsBase::write(VirtAddr::from_ptr(&raw const PER_CPU));
+    KernelGsBase::write(VirtAddr::zero());
+
+    pic::init();
+}
+
+/// Makes the page tables at physical `root` the active ones.
+pub fn load_root(root: u64) {
+    // SAFETY: callers pass a PML4 whose upper half maps the kernel exactly as the current one
+    // does (every PML4 is built that way), so execution continues undisturbed.
+    unsafe {
+        Cr3::write(
+            PhysFrame::containing_address(PhysAddr::new(root)),
+            Cr3Flags::empty(),
+        );
+    }
+}
+
+/// Physical address of the active PML4.
+pub fn active_root() -> u64 {
+    Cr3::read_raw().0.start_address().as_u64()
+}
+
+/// The two 8259 PICs: remapped away from the exception vectors and fully masked (interrupts
+/// come from nothing yet), with the spurious-IRQ rules for acknowledging.
+pub mod pic {
+    use crate::fault::PIC_VECTOR_BASE;
+    use x86_64::instructions::port::Port;
+
+    const MASTER_COMMAND: u16 = 0x20;
+    const MASTER_DATA: u16 = 0x21;
+    const SLAVE_COMMAND: u16 = 0xa0;
+    const SLAVE_DATA: u16 = 0xa1;
+    const EOI: u8 = 0x20;
+    const READ_ISR: u8 = 0x0b;
+
+    fn out(port: u16, value: u8) {
+        // SAFETY: the PIC ports exist on every PC and only affect interrupt delivery.
+        unsafe { Port::new(port).write(value) };
+        // A write to the unused port 0x80 gives old PICs time to settle.
+        // SAFETY: port 0x80 is the POST diagnostic port, writes have no effect.
+        unsafe { Port::<u8>::new(0x80).write(0) };
+    }
+
+    fn input(port: u16) -> u8 {
+        // SAFETY: reading a PIC register has no side effect.
+        unsafe { Port::new(port).read() }
+    }
+
+    pub fn init() {
+        out(MASTER_COMMAND, 0x11); // ICW1: edge triggered, cascade, ICW4 follows
+        out(SLAVE_COMMAND, 0x11);
+        out(MASTER_DATA, PIC_VECTOR_BASE); // ICW2: vector base
+        out(SLAVE_DATA, PIC_VECTOR_BASE + 8);
+        out(MASTER_DATA, 0x04); // ICW3: slave on IRQ2
+        out(SLAVE_DATA, 0x02); // its cascade identity
+        out(MASTER_DATA, 0x01); // ICW4: 8086 mode
+        out(SLAVE_DATA, 0x01);
+        out(MASTER_DATA, 0xff); // mask everything
+        out(SLAVE_DATA, 0xff);
+    }
+
+    fn in_service(command: u16) -> u8 {
+        out(command, READ_ISR);
+        input(command)
+    }
+
+    /// Acknowledges PIC vector `vector` (32..48). A spurious IRQ 7/15 (not in service) must not
+    /// be acknowledged at its own PIC; a spurious IRQ 15 still needs the master's EOI for the
+    /// cascade.
+    pub fn acknowledge(vector: u8) {
+        let irq = vector - PIC_VECTOR_BASE;
+        if irq == 7 && in_service(MASTER_COMMAND) & 0x80 == 0 {
+            return;
+        }
+        if irq == 15 && in_service(SLAVE_COMMAND) & 0x80 == 0 {
+            out(MASTER_COMMAND, EOI);
+            return;
+        }
+        if irq >= 8 {
+            out(SLAVE_COMMAND, EOI);
+        }
+        out(MASTER_COMMAND, EOI);
+    }
+}

@@ -1,0 +1,38 @@
+//! A tiny runtime for Cyphera's userspace test programs: the ELF entry `_start` (argc, argv, envp
+//! and auxv from the initial stack, as Linux lays them out), raw per-arch system calls, printing,
+//! and a panic handler that reports and exits with 101. No libc: every program built on it is a
+//! genuine static Linux binary whose behaviour can be compared between Linux and Cyphera.
+#![no_std]
+
+pub mod io;
+pub mod start;
+pub mod syscall;
+
+pub use start::Env;
+
+/// Ends the whole process (`exit_group`) with `code`, as returning from `main` does in C.
+pub fn exit(code: i32) -> ! {
+    // SAFETY: exit_group takes no pointers and never returns.
+    unsafe { syscall::syscall1(syscall::nr::EXIT_GROUP, code as usize) };
+    // exit_group cannot fail; if a broken kernel returned anyway, fault rather than run on.
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// Names the program's `fn(&rt::Env) -> i32`; `_start` calls it and exits with what it returns.
+#[macro_export]
+macro_rules! main {
+    ($path:path) => {
+        #[unsafe(no_mangle)]
+        extern "Rust" fn __rt_main(env: &$crate::Env) -> i32 {
+            let f: fn(&$crate::Env) -> i32 = $path;
+            f(env)
+        }
+    };
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    eprintln!("panicked: {}", info);
+    exit(101)
+}

@@ -1,0 +1,378 @@
+//! Command-line parsing for `cargo xtask`: `build`, `run` and `test` with `--flag value` or
+//! `--flag=value` options; `run` passes everything after `--` to init as its arguments.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::arch::{self, Arch, Board};
+
+pub const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  build  --arch x86_64|aarch64 [--board NAME] [--release]
+         Build the kernel (and for AArch64 its flat Image) and the userspace programs.
+  run    --arch A [--board NAME] [--release] [--rootfs DIR | --initrd FILE] [--init PATH]
+         [--append \"kernel cmdline\"] [--timeout SECS] [--cpu MODEL] [--machine-opts OPTS]
+         [--accel ACCEL] [--gdb] [-- ARGS...]
+         Build, then boot in QEMU with the console on this terminal and exit with init's status
+         (128+N if init was killed by signal N, 70 on a kernel panic, 124 on timeout).
+         Without --rootfs/--initrd, init is the hello world. ARGS become init's argv[1..].
+         Ctrl-C goes to the guest; Ctrl-A x quits QEMU.
+  test   [--arch A|all] [--quick] [--release] [--filter TEXT]
+         Host unit tests, QEMU integration tests (each program also run on Linux and compared),
+         and the Limine request check; ends with \"N passed, N failed\". --quick skips the host
+         unit tests and the extra AArch64 CPU/GIC variants.
+  setup  Install what the other commands need and is missing: the Rust targets of the pinned
+         toolchain, and QEMU (from Debian bookworm-backports when run as root on Debian).
+
+boards: qemu-x86_64 (default for x86_64), qemu-virt-aarch64 (default for aarch64)";
+
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Help,
+    Setup,
+    Build(BuildArgs),
+    Run(RunArgs),
+    Test(TestArgs),
+}
+
+#[derive(Debug, PartialEq)]
+pub struct BuildArgs {
+    pub board: &'static Board,
+    pub release: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Rootfs {
+    /// Run the hello world as /init.
+    Hello,
+    /// Pack this directory into a newc cpio.
+    Dir(PathBuf),
+    /// Use this initramfs file as it is.
+    Initrd(PathBuf),
+}
+
+#[derive(Debug, PartialEq)]
+pub struct RunArgs {
+    pub build: BuildArgs,
+    pub rootfs: Rootfs,
+    pub init: Option<String>,
+    pub append: Option<String>,
+    pub timeout: Option<Duration>,
+    pub cpu: Option<String>,
+    pub machine_opts: Option<String>,
+    pub accel: Option<String>,
+    pub gdb: bool,
+    pub init_args: Vec<String>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct TestArgs {
+    pub arches: Vec<Arch>,
+    pub quick: bool,
+    pub release: bool,
+    pub filter: Option<String>,
+}
+
+/// Walks the option list of one subcommand.
+struct Options<'a> {
+    args: &'a [String],
+    pos: usize,
+}
+
+impl<'a> Options<'a> {
+    /// The next option name and its inline `=value`, or None at the end or at `--`.
+    fn next_flag(&mut self) -> Result<Option<(&'a str, Option<&'a str>)>, String> {
+        let Some(arg) = self.args.get(self.pos) else {
+            return Ok(None);
+        };
+        if arg == "--" {
+            return Ok(None);
+        }
+        self.pos += 1;
+        if !arg.starts_with("--") {
+            return Err(format!("unexpected argument `{arg}`"));
+        }
+        Ok(Some(match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (arg.as_str(), None),
+        }))
+    }
+
+    /// The value of option `name`: inline, or the next argument.
+    fn value(&mut self, name: &str, inline: Option<&'a str>) -> Result<&'a str, String> {
+        if let Some(v) = inline {
+            return Ok(v);
+        }
+        match self.args.get(self.pos) {
+            Some(v) if v != "--" => {
+                self.pos += 1;
+                Ok(v)
+            }
+            _ => Err(format!("{name} needs a value")),
+        }
+    }
+
+    fn no_value(name: &str, inline: Option<&str>) -> Result<(), String> {
+        match inline {
+            Some(_) => Err(format!("{name} takes no value")),
+            None => Ok(()),
+        }
+    }
+
+    /// Everything after `--`, if present.
+    fn rest(&self) -> &'a [String] {
+        match self.args.get(self.pos) {
+            Some(arg) if arg == "--" => &self.args[self.pos + 1..],
+            _ => &[],
+        }
+    }
+}
+
+fn parse_arch(value: &str) -> Result<Arch, String> {
+    Arch::parse(value).ok_or_else(|| format!("unknown architecture `{value}` (x86_64 or aarch64)"))
+}
+
+/// Resolves `--arch` and `--board` to a board: the board must match the arch if both are given.
+fn resolve_board(arch: Option<Arch>, board: Option<&str>) -> Result<&'static Board, String> {
+    match (arch, board) {
+        (None, None) => Err("which architecture? give --arch x86_64 or --arch aarch64".into()),
+        (Some(arch), None) => Ok(arch.default_board()),
+        (arch, Some(name)) => {
+            let board = arch::board(name).ok_or_else(|| {
+                format!("unknown board `{name}` (boards: {})", arch::board_names())
+            })?;
+            match arch {
+                Some(arch) if arch != board.arch => {
+                    Err(format!("board {name} is {}, not {arch}", board.arch))
+                }
+                _ => Ok(board),
+            }
+        }
+    }
+}
+
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let Some(sub) = args.first() else {
+        return Ok(Command::Help);
+    };
+    let mut opts = Options {
+        args: &args[1..],
+        pos: 0,
+    };
+    match sub.as_str() {
+        "help" | "--help" | "-h" => Ok(Command::Help),
+        "setup" => match opts.args.first() {
+            None => Ok(Command::Setup),
+            Some(arg) => Err(format!("setup takes no arguments (got `{arg}`)")),
+        },
+        "build" => {
+            let (mut arch, mut board, mut release) = (None, None, false);
+            while let Some((name, inline)) = opts.next_flag()? {
+                match name {
+                    "--arch" => arch = Some(parse_arch(opts.value(name, inline)?)?),
+                    "--board" => board = Some(opts.value(name, inline)?),
+                    "--release" => {
+                        Options::no_value(name, inline)?;
+                        release = true;
+                    }
+                    _ => return Err(format!("unknown option {name} for build")),
+                }
+            }
+            if opts.pos < opts.args.len() {
+                return Err("build takes no `--` arguments".into());
+            }
+            Ok(Command::Build(BuildArgs {
+                board: resolve_board(arch, board)?,
+                release,
+            }))
+        }
+        "run" => {
+            let (mut arch, mut board, mut release) = (None, None, false);
+            let (mut rootfs, mut initrd) = (None, None);
+            let mut run = RunArgs {
+                build: BuildArgs {
+                    board: Arch::X86_64.default_board(),
+                    release: false,
+                },
+                rootfs: Rootfs::Hello,
+                init: None,
+                append: None,
+                timeout: None,
+                cpu: None,
+                machine_opts: None,
+                accel: None,
+                gdb: false,
+                init_args: Vec::new(),
+            };
+            while let Some((name, inline)) = opts.next_flag()? {
+                match name {
+                    "--arch" => arch = Some(parse_arch(opts.value(name, inline)?)?),
+                    "--board" => board = Some(opts.value(name, inline)?),
+                    "--release" => {
+                        Options::no_value(name, inline)?;
+                        release = true;
+                    }
+                    "--rootfs" => rootfs = Some(PathBuf::from(opts.value(name, inline)?)),
+                    "--initrd" => initrd = Some(PathBuf::from(opts.value(name, inline)?)),
+                    "--init" => run.init = Some(opts.value(name, inline)?.to_string()),
+                    "--append" => run.append = Some(opts.value(name, inline)?.to_string()),
+                    "--timeout" => {
+                        let v = opts.value(name, inline)?;
+                        let secs: f64 = v
+                            .parse()
+                            .ok()
+                            .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                            .ok_or_else(|| {
+                                format!("--timeout wants positive seconds, not `{v}`")
+                            })?;
+                        run.timeout = Some(Duration::from_secs_f64(secs));
+                    }
+                    "--cpu" => run.cpu = Some(opts.value(name, inline)?.to_string()),
+                    "--machine-opts" => {
+                        run.machine_opts = Some(opts.value(name, inline)?.to_string())
+                    }
+                    "--accel" => run.accel = Some(opts.value(name, inline)?.to_string()),
+                    "--gdb" => {
+                        Options::no_value(name, inline)?;
+                        run.gdb = true;
+                    }
+                    _ => return Err(format!("unknown option {name} for run")),
+                }
+            }
+            run.init_args = opts.rest().to_vec();
+            run.rootfs = match (rootfs, initrd) {
+                (Some(_), Some(_)) => return Err("give --rootfs or --initrd, not both".into()),
+                (Some(dir), None) => Rootfs::Dir(dir),
+                (None, Some(file)) => Rootfs::Initrd(file),
+                (None, None) => Rootfs::Hello,
+            };
+            run.build = BuildArgs {
+                board: resolve_board(arch, board)?,
+                release,
+            };
+            Ok(Command::Run(run))
+        }
+        "test" => {
+            let mut test = TestArgs {
+                arches: Arch::ALL.to_vec(),
+                quick: false,
+                release: false,
+                filter: None,
+            };
+            while let Some((name, inline)) = opts.next_flag()? {
+                match name {
+                    "--arch" => {
+                        let v = opts.value(name, inline)?;
+                        test.arches = if v == "all" {
+                            Arch::ALL.to_vec()
+                        } else {
+                            vec![parse_arch(v)?]
+                        };
+                    }
+                    "--quick" => {
+                        Options::no_value(name, inline)?;
+                        test.quick = true;
+                    }
+                    "--release" => {
+                        Options::no_value(name, inline)?;
+                        test.release = true;
+                    }
+                    "--filter" => test.filter = Some(opts.value(name, inline)?.to_string()),
+                    _ => return Err(format!("unknown option {name} for test")),
+                }
+            }
+            if opts.pos < opts.args.len() {
+                return Err("test takes no `--` arguments".into());
+            }
+            Ok(Command::Test(test))
+        }
+        other => Err(format!("unknown command `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn build_picks_the_default_board_of_the_arch() {
+        let Command::Build(b) = parse(&args("build --arch aarch64 --release")).unwrap() else {
+            panic!("not a build")
+        };
+        assert_eq!(b.board.name, "qemu-virt-aarch64");
+        assert!(b.release);
+        let Command::Build(b) = parse(&args("build --board=qemu-x86_64")).unwrap() else {
+            panic!("not a build")
+        };
+        assert_eq!(b.board.arch, Arch::X86_64);
+        assert!(!b.release);
+    }
+
+    #[test]
+    fn board_and_arch_must_agree() {
+        assert!(parse(&args("build --arch x86_64 --board qemu-virt-aarch64")).is_err());
+        assert!(parse(&args("build --board nope")).is_err());
+        assert!(parse(&args("build")).is_err());
+        assert!(parse(&args("build --arch sparc")).is_err());
+    }
+
+    #[test]
+    fn run_takes_everything_after_double_dash_as_init_args() {
+        let a = args("run --arch x86_64 --init /bin/args --append X=1 --timeout 30 -- a b --c");
+        let Command::Run(r) = parse(&a).unwrap() else {
+            panic!("not a run")
+        };
+        assert_eq!(r.init.as_deref(), Some("/bin/args"));
+        assert_eq!(r.append.as_deref(), Some("X=1"));
+        assert_eq!(r.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(r.init_args, ["a", "b", "--c"]);
+        assert_eq!(r.rootfs, Rootfs::Hello);
+        assert!(!r.gdb);
+    }
+
+    #[test]
+    fn run_options() {
+        let a =
+            args("run --arch=aarch64 --rootfs dir --cpu max --machine-opts gic-version=3 --gdb");
+        let Command::Run(r) = parse(&a).unwrap() else {
+            panic!("not a run")
+        };
+        assert_eq!(r.rootfs, Rootfs::Dir(PathBuf::from("dir")));
+        assert_eq!(r.cpu.as_deref(), Some("max"));
+        assert_eq!(r.machine_opts.as_deref(), Some("gic-version=3"));
+        assert!(r.gdb);
+        assert!(r.init_args.is_empty());
+        assert!(parse(&args("run --arch x86_64 --rootfs a --initrd b")).is_err());
+        assert!(parse(&args("run --arch x86_64 --timeout -1")).is_err());
+        assert!(parse(&args("run --arch x86_64 --timeout")).is_err());
+        assert!(parse(&args("run --arch x86_64 --gdb=yes")).is_err());
+        assert!(parse(&args("run --arch x86_64 stray")).is_err());
+    }
+
+    #[test]
+    fn test_arches() {
+        let Command::Test(t) = parse(&args("test")).unwrap() else {
+            panic!("not a test")
+        };
+        assert_eq!(t.arches, Arch::ALL);
+        let Command::Test(t) = parse(&args("test --arch aarch64 --quick")).unwrap() else {
+            panic!("not a test")
+        };
+        assert_eq!(t.arches, [Arch::Aarch64]);
+        assert!(t.quick);
+        let Command::Test(t) = parse(&args("test --arch all")).unwrap() else {
+            panic!("not a test")
+        };
+        assert_eq!(t.arches.len(), 2);
+        assert!(parse(&args("frobnicate")).is_err());
+        assert_eq!(parse(&args("setup")).unwrap(), Command::Setup);
+        assert!(parse(&args("setup --now")).is_err());
+        assert_eq!(parse(&[]).unwrap(), Command::Help);
+    }
+}
