@@ -152,3 +152,24 @@ impl BootInfo {
         }
     }
 }
+
+/// Names the board's `main`, `fn(&'static BootInfo) -> !`, as the function every arch's boot code
+/// calls (through the symbol `cyphera_board_main`) once the kernel runs on its own page tables
+/// with a heap. A `main` of the wrong type is a compile error in the board crate; a board without
+/// one fails to link. Re-exported by each arch crate as `arch_*::board_entry!`.
+///
+/// ```ignore
+/// arch_x86_64::board_entry!(main);
+/// fn main(boot: &'static hal::boot::BootInfo) -> ! { ... }
+/// ```
+#[macro_export]
+macro_rules! board_entry {
+    ($main:path) => {
+        #[doc(hidden)]
+        #[unsafe(no_mangle)]
+        pub fn cyphera_board_main(boot: &'static $crate::boot::BootInfo) -> ! {
+            let main: fn(&'static $crate::boot::BootInfo) -> ! = $main;
+            main(boot)
+        }
+    };
+}

@@ -43,6 +43,9 @@ pub enum FaultKind {
     Breakpoint,
     /// General protection fault (x86 #GP, e.g. a privileged operation or non-canonical address).
     GeneralProtection,
+    /// A segment fault that Linux reports as a bus error: x86 #SS (stack segment, e.g. a
+    /// non-canonical stack access) and #NP (segment not present).
+    SegmentFault,
 }
 
 /// The saved user registers of one thread. The arch defines the layout; the core only uses these

@@ -58,6 +58,7 @@ pub fn for_fault(fault: &UserFault) -> (u32, &'static str) {
         FaultKind::GeneralProtection => (SIGSEGV, "general protection fault"),
         FaultKind::IllegalInstruction => (SIGILL, "illegal instruction"),
         FaultKind::Alignment => (SIGBUS, "alignment fault"),
+        FaultKind::SegmentFault => (SIGBUS, "segment fault"),
         FaultKind::DivideError => (SIGFPE, "divide error"),
         FaultKind::FloatingPoint => (SIGFPE, "floating-point exception"),
         FaultKind::Breakpoint => (SIGTRAP, "breakpoint"),
@@ -86,6 +87,7 @@ mod tests {
         assert_eq!(for_fault(&fault(pf)).0, SIGSEGV);
         assert_eq!(for_fault(&fault(FaultKind::IllegalInstruction)).0, SIGILL);
         assert_eq!(for_fault(&fault(FaultKind::Alignment)).0, SIGBUS);
+        assert_eq!(for_fault(&fault(FaultKind::SegmentFault)).0, SIGBUS);
         assert_eq!(for_fault(&fault(FaultKind::DivideError)).0, SIGFPE);
         assert_eq!(for_fault(&fault(FaultKind::Breakpoint)).0, SIGTRAP);
         assert_eq!(for_fault(&fault(FaultKind::GeneralProtection)).0, SIGSEGV);

@@ -57,12 +57,7 @@ pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
         boot.protocol,
         boot.command_line()
     );
-    if boot.memory_map_truncated {
-        log::warn!(
-            "boot memory map truncated to {} entries",
-            boot.memory_map().len()
-        );
-    }
+    report_boot(boot);
     let free = memory::free_ranges(boot);
     let mut frames = BitmapFrameAllocator::new(free.as_slice());
     log::info!(
@@ -91,6 +86,34 @@ pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
         }
     };
     platform.power.power_off(status)
+}
+
+/// Logs what the boot path found, the same way on every board.
+fn report_boot(boot: &BootInfo) {
+    if boot.memory_map_truncated {
+        log::warn!(
+            "boot memory map truncated to {} entries",
+            boot.memory_map().len()
+        );
+    }
+    log::info!("memory map:");
+    for region in boot.memory_map() {
+        log::info!(
+            "  {:#012x}-{:#012x} {:?}",
+            region.range.start,
+            region.range.end(),
+            region.kind
+        );
+    }
+    log::info!(
+        "kernel image {:#x}+{:#x}, direct map at {:#x}",
+        boot.kernel_image.start,
+        boot.kernel_image.len,
+        boot.phys_offset
+    );
+    if let Some(r) = boot.initramfs {
+        log::info!("initramfs {:#x}+{:#x}", r.start, r.len);
+    }
 }
 
 /// Finds init in the initramfs, executes it and runs it to its end.

@@ -108,25 +108,5 @@ mod random {
     }
 }
 
-#[doc(hidden)]
-pub use hal as __hal;
-
-/// Names the board's `fn(&'static hal::boot::BootInfo) -> !` that the arch boot code calls once
-/// the kernel runs on its own page tables with a heap. Type-checked: a function of any other
-/// type does not compile.
-///
-/// ```text
-/// arch_aarch64::board_entry!(main);
-/// fn main(boot: &'static hal::boot::BootInfo) -> ! { ... }
-/// ```
-#[macro_export]
-macro_rules! board_entry {
-    ($main:path) => {
-        #[doc(hidden)]
-        #[unsafe(no_mangle)]
-        pub fn cyphera_board_main(boot: &'static $crate::__hal::boot::BootInfo) -> ! {
-            let main: fn(&'static $crate::__hal::boot::BootInfo) -> ! = $main;
-            main(boot)
-        }
-    };
-}
+/// The board names its `main` with this (defined once, in `hal`, for every arch).
+pub use hal::board_entry;

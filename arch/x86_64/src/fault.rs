@@ -114,7 +114,9 @@ pub fn classify_user_trap(vector: u8, error: u64, cr2: u64, rip: u64) -> UserTra
         BREAKPOINT | DEBUG => fault(FaultKind::Breakpoint, rip),
         NMI => UserTrap::Interrupt,
         MACHINE_CHECK | DOUBLE_FAULT => UserTrap::Fatal,
-        // #GP, #SS, #NP, #TS, #OF/#BR (invalid in 64-bit mode, Linux sends SIGSEGV), #CP, #VE
+        // Linux's do_error_trap sends SIGBUS for these two (arch/x86/kernel/traps.c).
+        STACK_SEGMENT | SEGMENT_NOT_PRESENT => fault(FaultKind::SegmentFault, rip),
+        // #GP, #TS, #OF/#BR (invalid in 64-bit mode, Linux sends SIGSEGV), #CP, #VE
         // and the reserved vectors: a protection violation.
         v if v < 32 => fault(FaultKind::GeneralProtection, rip),
         _ => UserTrap::Interrupt,
@@ -171,14 +173,10 @@ mod tests {
         assert_eq!(kind(SIMD_FLOATING_POINT, 0), FaultKind::FloatingPoint);
         assert_eq!(kind(BREAKPOINT, 0), FaultKind::Breakpoint);
         assert_eq!(kind(DEBUG, 0), FaultKind::Breakpoint);
-        for v in [
-            GENERAL_PROTECTION,
-            STACK_SEGMENT,
-            SEGMENT_NOT_PRESENT,
-            OVERFLOW,
-            BOUND_RANGE,
-            31,
-        ] {
+        // Linux: SIGBUS for #SS and #NP, SIGSEGV for the rest.
+        assert_eq!(kind(STACK_SEGMENT, 0), FaultKind::SegmentFault);
+        assert_eq!(kind(SEGMENT_NOT_PRESENT, 0), FaultKind::SegmentFault);
+        for v in [GENERAL_PROTECTION, OVERFLOW, BOUND_RANGE, 31] {
             assert_eq!(kind(v, 0), FaultKind::GeneralProtection, "vector {v}");
         }
         match classify_user_trap(GENERAL_PROTECTION, 0, 0xdead, 0x401000) {

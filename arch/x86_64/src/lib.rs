@@ -28,28 +28,8 @@ pub use paging::UserSpace;
 /// Where all physical memory is mapped (no-execute) in every address space.
 pub const PHYS_OFFSET: u64 = 0xffff_8000_0000_0000;
 
-#[doc(hidden)]
-pub use hal as __hal;
-
-/// Names the board's `main`, `fn(&'static hal::boot::BootInfo) -> !`, as the function the boot
-/// code calls once the kernel runs on its own page tables with a heap. A `main` of the wrong
-/// type is a compile error in the board crate.
-///
-/// ```ignore
-/// arch_x86_64::board_entry!(main);
-/// fn main(boot: &'static hal::boot::BootInfo) -> ! { ... }
-/// ```
-#[macro_export]
-macro_rules! board_entry {
-    ($main:path) => {
-        #[doc(hidden)]
-        #[unsafe(no_mangle)]
-        pub fn cyphera_board_main(boot: &'static $crate::__hal::boot::BootInfo) -> ! {
-            let main: fn(&'static $crate::__hal::boot::BootInfo) -> ! = $main;
-            main(boot)
-        }
-    };
-}
+/// The board names its `main` with this (defined once, in `hal`, for every arch).
+pub use hal::board_entry;
 
 /// The x86_64 architecture, as the arch-neutral core sees it.
 pub struct X86_64;

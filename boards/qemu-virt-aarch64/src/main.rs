@@ -169,34 +169,8 @@ fn main(boot: &'static BootInfo) -> ! {
         .property("model")
         .and_then(|p| p.as_str())
         .unwrap_or("unknown machine");
-    log::info!(
-        "Cyphera on {model} (aarch64), booted via {:?}",
-        boot.protocol
-    );
+    log::info!("machine: {model}");
     log::info!("console: PL011 at {uart_pa:#x} ({})", uart_node.name);
-    log::info!(
-        "memory map{}:",
-        if boot.memory_map_truncated {
-            " (truncated)"
-        } else {
-            ""
-        }
-    );
-    for region in boot.memory_map() {
-        log::info!(
-            "  {:#012x}-{:#012x} {:?}",
-            region.range.start,
-            region.range.end(),
-            region.kind
-        );
-    }
-    log::info!(
-        "kernel image {:#x}+{:#x}, direct map at {:#x}",
-        boot.kernel_image.start,
-        boot.kernel_image.len,
-        boot.phys_offset
-    );
-    log::info!("command line: \"{}\"", boot.command_line());
 
     if let Some(gic) = init_gic(&fdt) {
         arch_aarch64::set_irq_controller(gic);
@@ -210,15 +184,6 @@ fn main(boot: &'static BootInfo) -> ! {
     };
 
     let initramfs = arch_aarch64::boot::initramfs(boot);
-    match boot.initramfs {
-        Some(r) => log::info!(
-            "initramfs {:#x}+{:#x} ({} bytes usable)",
-            r.start,
-            r.len,
-            initramfs.len()
-        ),
-        None => log::info!("no initramfs"),
-    }
     kernel_core::start::<arch_aarch64::Aarch64>(
         boot,
         Platform {
