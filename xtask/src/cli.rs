@@ -21,7 +21,7 @@ commands:
          Ctrl-C goes to the guest; Ctrl-A x quits QEMU.
   test   [--arch A|all] [--quick] [--release] [--filter TEXT]
          Host unit tests, QEMU integration tests (each program also run on Linux and compared),
-         and the Limine request check; ends with \"N passed, N failed\". --quick skips the host
+         and the Limine request check; ends with \"N passed, N failed, N skipped\". --quick skips the host
          unit tests and the extra AArch64 CPU/GIC variants.
   setup  Install what the other commands need and is missing: the Rust targets of the pinned
          toolchain, and QEMU (from Debian bookworm-backports when run as root on Debian).

@@ -3,7 +3,7 @@
 //! check what the kernel reports — and, differentially, run the same binary on Linux on this host
 //! (natively, or under qemu-user for the other architecture) and require the same stdout and the
 //! same exit status or signal; (3) the Limine request check of each kernel ELF. Ends with the line
-//! `N passed, N failed`.
+//! `N passed, N failed, N skipped`.
 
 use std::collections::HashMap;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -222,9 +222,10 @@ pub fn test_command(args: &TestArgs) -> Result<u8> {
     }
     println!("test run took {:.0?}", started.elapsed());
     println!(
-        "{} passed, {} failed",
+        "{} passed, {} failed, {} skipped",
         tally.passed.len(),
-        tally.failed.len()
+        tally.failed.len(),
+        tally.skipped.len()
     );
     Ok(if tally.failed.is_empty() { 0 } else { 1 })
 }
