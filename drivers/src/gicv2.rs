@@ -2,7 +2,9 @@
 //! [`crate::gicv3`], which uses the same register block in affinity-routing mode) and the
 //! memory-mapped CPU interface. Single-CPU use: every SPI is routed to the CPU that runs `init`.
 
+use crate::devicetree::{self, MapMmio, Mmio};
 use core::ptr::NonNull;
+use fdt::Fdt;
 use hal::irq::{IrqController, IrqNumber};
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
@@ -65,6 +67,15 @@ pub(crate) fn bit_of(irq: IrqNumber) -> Option<(usize, u32)> {
     (irq < SPECIAL_INTID).then_some(((irq / 32) as usize, 1 << (irq % 32)))
 }
 
+/// `compatible` strings of GICv2 (and v1-compatible) controllers with a memory-mapped CPU
+/// interface.
+pub const COMPATIBLE: &[&str] = &[
+    "arm,gic-400",
+    "arm,cortex-a15-gic",
+    "arm,cortex-a9-gic",
+    "arm,cortex-a7-gic",
+];
+
 pub struct GicV2 {
     gicd: NonNull<GicdRegisters>,
     gicc: NonNull<GiccRegisters>,
@@ -87,6 +98,22 @@ impl GicV2 {
             gicd: gicd.cast(),
             gicc: gicc.cast(),
         }
+    }
+
+    /// The tree's GICv2 (distributor = `reg` 0, CPU interface = `reg` 1), mapped with `map`.
+    /// Not initialised: call `init`. Returns the two mappings too, for the boot log.
+    ///
+    /// # Safety
+    /// `map` must return mappings that satisfy [`GicV2::new`]'s contract for the node's `reg`.
+    pub unsafe fn from_device_tree(fdt: &Fdt<'_>, map: MapMmio<'_>) -> Option<(Self, Mmio, Mmio)> {
+        let node = devicetree::find_compatible(fdt, COMPATIBLE)?;
+        let gicd = devicetree::map_reg(&node, 0, map)?;
+        let gicc = devicetree::map_reg(&node, 1, map)?;
+        if gicd.size < 0x1000 || gicc.size < 0x1000 {
+            return None;
+        }
+        // SAFETY: the caller vouches for `map`'s mappings.
+        Some((unsafe { Self::new(gicd.base, gicc.base) }, gicd, gicc))
     }
 
     fn gicd(&self) -> &GicdRegisters {
@@ -223,6 +250,29 @@ mod tests {
         assert_eq!(f.d(0x800 + 4 * 8), 0x0101_0101);
         assert_eq!(f.d(0x000), 1);
         assert_eq!((f.c(0x0), f.c(0x4)), (1, PRIORITY_MASK));
+    }
+
+    #[test]
+    fn probed_from_the_tree() {
+        let fdt = fdt::Fdt::new(crate::devicetree::tests::VIRT_GICV2).unwrap();
+        let f = Fake::new(2);
+        let seen = core::cell::RefCell::new(Vec::new());
+        let map = |pa: u64, size: u64| {
+            seen.borrow_mut().push((pa, size));
+            NonNull::new(if pa == 0x800_0000 { f.d } else { f.c }.cast::<u8>())
+        };
+        // SAFETY (test): the fake blocks outlive the driver.
+        let (gic, gicd, gicc) = unsafe { GicV2::from_device_tree(&fdt, &map) }.unwrap();
+        assert_eq!(
+            *seen.borrow(),
+            [(0x800_0000, 0x1_0000), (0x801_0000, 0x1_0000)]
+        );
+        assert_eq!((gicd.phys, gicc.phys), (0x800_0000, 0x801_0000));
+        assert_eq!(gic.lines(), 96);
+        // The GICv3 tree has no GICv2.
+        let v3 = fdt::Fdt::new(crate::devicetree::tests::VIRT_GICV3).unwrap();
+        // SAFETY (test): as above.
+        assert!(unsafe { GicV2::from_device_tree(&v3, &map) }.is_none());
     }
 
     #[test]

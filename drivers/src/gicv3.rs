@@ -3,10 +3,12 @@
 //! All interrupts are Group 1 (signalled as IRQ); every SPI is routed to the CPU that runs
 //! `init`.
 
+use crate::devicetree::{self, MapMmio, Mmio};
 use crate::gicv2::{DEFAULT_PRIORITY, GicdRegisters, implemented_lines};
 #[cfg(target_arch = "aarch64")]
 use crate::gicv2::{PRIORITY_MASK, SPECIAL_INTID, bit_of};
 use core::ptr::NonNull;
+use fdt::Fdt;
 #[cfg(target_arch = "aarch64")]
 use hal::irq::{IrqController, IrqNumber};
 use tock_registers::interfaces::{Readable, Writeable};
@@ -131,6 +133,27 @@ impl GicV3 {
             gicr_len,
             rd: spin::Once::new(),
         }
+    }
+
+    /// The tree's `arm,gic-v3` (distributor = `reg` 0, the first redistributor region =
+    /// `reg` 1), mapped with `map`. Not initialised: call `init`. Returns the two mappings too.
+    ///
+    /// # Safety
+    /// `map` must return mappings that satisfy [`GicV3::new`]'s contract for the node's `reg`.
+    pub unsafe fn from_device_tree(fdt: &Fdt<'_>, map: MapMmio<'_>) -> Option<(Self, Mmio, Mmio)> {
+        let node = devicetree::find_compatible(fdt, &["arm,gic-v3"])?;
+        let gicd = devicetree::map_reg(&node, 0, map)?;
+        let gicr = devicetree::map_reg(&node, 1, map)?;
+        if gicd.size < FRAME as u64 {
+            return None;
+        }
+        let gicr_len = usize::try_from(gicr.size).ok()?;
+        // SAFETY: the caller vouches for `map`'s mappings.
+        Some((
+            unsafe { Self::new(gicd.base, gicr.base, gicr_len) },
+            gicd,
+            gicr,
+        ))
     }
 
     fn gicd(&self) -> &GicdRegisters {
@@ -336,6 +359,23 @@ mod tests {
         assert_eq!(find_redistributor(base, len, 3), None);
         // A truncated region is not read past its end.
         assert_eq!(find_redistributor(base, 3 * FRAME, 1), None);
+    }
+
+    #[test]
+    fn probed_from_the_tree() {
+        let fdt = Fdt::new(crate::devicetree::tests::VIRT_GICV3).unwrap();
+        let seen = core::cell::RefCell::new(Vec::new());
+        let map = |pa: u64, size: u64| {
+            seen.borrow_mut().push((pa, size));
+            Some(NonNull::<u64>::dangling().cast::<u8>())
+        };
+        // SAFETY (test): nothing is accessed through the dangling bases.
+        let (_, gicd, gicr) = unsafe { GicV3::from_device_tree(&fdt, &map) }.unwrap();
+        assert_eq!((gicd.phys, gicr.phys), (0x800_0000, 0x80a_0000));
+        assert_eq!(seen.borrow().len(), 2);
+        let v2 = Fdt::new(crate::devicetree::tests::VIRT_GICV2).unwrap();
+        // SAFETY (test): as above.
+        assert!(unsafe { GicV3::from_device_tree(&v2, &map) }.is_none());
     }
 
     #[test]

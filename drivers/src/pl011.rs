@@ -2,7 +2,9 @@
 //! boards. Polled, 8N1 with FIFOs; the baud rate divisors are left as firmware set them (the
 //! driver does not know the reference clock).
 
+use crate::devicetree::{self, MapMmio, Mmio};
 use core::ptr::NonNull;
+use fdt::Fdt;
 use hal::console::Console;
 use spin::Mutex;
 use tock_registers::interfaces::{Readable, Writeable};
@@ -83,6 +85,22 @@ impl Pl011 {
             regs: base.cast(),
             lock: Mutex::new(()),
         }
+    }
+
+    /// The console PL011 of the tree (`/chosen/stdout-path` if it names one, else the first
+    /// enabled `arm,pl011`), mapped with `map`. Not initialised: call [`Pl011::init`]. Returns
+    /// the mapping too, for the boot log.
+    ///
+    /// # Safety
+    /// `map` must return mappings that satisfy [`Pl011::new`]'s contract for the node's `reg`.
+    pub unsafe fn from_device_tree(fdt: &Fdt<'_>, map: MapMmio<'_>) -> Option<(Self, Mmio)> {
+        let node = devicetree::stdout_node(fdt, &["arm,pl011"])?;
+        let mmio = devicetree::map_reg(&node, 0, map)?;
+        if mmio.size < 0x48 {
+            return None;
+        }
+        // SAFETY: the caller vouches for `map`'s mappings.
+        Some((unsafe { Self::new(mmio.base) }, mmio))
     }
 
     fn regs(&self) -> &Pl011Registers {
@@ -176,6 +194,18 @@ mod tests {
             // SAFETY: in bounds of the fake block.
             unsafe { self.base.add(offset / 4).write_volatile(value) }
         }
+    }
+
+    #[test]
+    fn found_through_stdout_path() {
+        let fdt = Fdt::new(crate::devicetree::tests::VIRT_GICV3).unwrap();
+        let f = Fake::new();
+        let base = NonNull::new(f.base.cast::<u8>()).unwrap();
+        // SAFETY (test): the fake block outlives the driver.
+        let (uart, mmio) = unsafe { Pl011::from_device_tree(&fdt, &|_, _| Some(base)) }.unwrap();
+        assert_eq!((mmio.phys, mmio.size), (0x900_0000, 0x1000));
+        uart.write_bytes(b"!");
+        assert_eq!(f.get(0), u32::from(b'!'));
     }
 
     #[test]

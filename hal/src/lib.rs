@@ -13,6 +13,8 @@ pub mod console;
 pub mod irq;
 pub mod mmu;
 pub mod power;
+pub mod rtc;
+pub mod signal;
 pub mod syscall;
 pub mod timer;
 pub mod user;

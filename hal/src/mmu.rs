@@ -10,7 +10,9 @@ pub const PAGE_SIZE: u64 = 4096;
 pub trait FrameAllocator {
     /// A free 4 KiB frame, or `None` when memory is exhausted. Contents are unspecified.
     fn allocate_frame(&mut self) -> Option<PhysAddr>;
-    /// Returns a frame obtained from [`FrameAllocator::allocate_frame`].
+    /// Drops one reference to a frame obtained from [`FrameAllocator::allocate_frame`]; the frame
+    /// is free again when no reference remains (frames are shared by copy-on-write and shared
+    /// mappings; kernel-core's allocator counts the references).
     fn free_frame(&mut self, frame: PhysAddr);
 }
 
@@ -71,14 +73,41 @@ pub trait AddressSpace: Sized {
         frames: &mut dyn FrameAllocator,
     ) -> Result<(), MapError>;
 
-    /// Changes the rights of the page at `va`.
+    /// Maps the existing frame `frame` at `va` (page aligned, inside the user range). The address
+    /// space takes over one reference to the frame: [`AddressSpace::unmap`] and
+    /// [`AddressSpace::destroy`] drop it with [`FrameAllocator::free_frame`]. `frames` supplies
+    /// page-table frames.
+    fn map_frame(
+        &mut self,
+        va: u64,
+        frame: PhysAddr,
+        flags: PageFlags,
+        frames: &mut dyn FrameAllocator,
+    ) -> Result<(), MapError>;
+
+    /// Changes the rights of the page at `va` (and flushes any stale TLB entry for it).
     fn protect(&mut self, va: u64, flags: PageFlags) -> Result<(), MapError>;
 
-    /// Unmaps the page at `va` and frees its frame.
+    /// Unmaps the page at `va` and drops the space's reference to its frame.
     fn unmap(&mut self, va: u64, frames: &mut dyn FrameAllocator) -> Result<(), MapError>;
 
+    /// The frame and rights of the page mapped at `va`, or `None` if nothing is mapped there.
+    fn translate(&self, va: u64) -> Option<(PhysAddr, PageFlags)>;
+
     /// The rights of the page mapped at `va`, or `None` if nothing is mapped there.
-    fn query(&self, va: u64) -> Option<PageFlags>;
+    fn query(&self, va: u64) -> Option<PageFlags> {
+        self.translate(va).map(|(_, flags)| flags)
+    }
+
+    /// Calls `visit(va, frame, flags)` for every mapped page in `[start, end)`, in ascending
+    /// address order, skipping empty page-table subtrees without visiting each page (fork walks
+    /// large, sparsely used ranges).
+    fn for_each_mapped(
+        &self,
+        start: u64,
+        end: u64,
+        visit: &mut dyn FnMut(u64, PhysAddr, PageFlags),
+    );
 
     /// Copies `src` to user memory at `va`. Fails, writing nothing beyond the first bad page, if
     /// any byte is unmapped, outside the user range or (unless `ignore_protection`) not writable.

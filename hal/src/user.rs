@@ -31,8 +31,10 @@ pub enum FaultKind {
         execute: bool,
         present: bool,
     },
-    /// Undefined or privileged instruction (x86 #UD, AArch64 EC=0 unknown).
+    /// Undefined or privileged instruction (AArch64 EC=0 unknown): SIGILL with ILL_ILLOPC.
     IllegalInstruction,
+    /// x86 #UD: Linux reports it as SIGILL with ILL_ILLOPN.
+    InvalidOpcode,
     /// Misaligned access the hardware refuses (x86 #AC with EFLAGS.AC, AArch64 SP/PC alignment).
     Alignment,
     /// Integer divide error (x86 #DE).
@@ -46,6 +48,18 @@ pub enum FaultKind {
     /// A segment fault that Linux reports as a bus error: x86 #SS (stack segment, e.g. a
     /// non-canonical stack access) and #NP (segment not present).
     SegmentFault,
+}
+
+/// clone(2)'s arguments, decoded from the arch's register order (x86_64:
+/// flags, stack, parent_tid, child_tid, tls; AArch64 (CLONE_BACKWARDS): flags, stack, parent_tid,
+/// tls, child_tid).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub stack: u64,
+    pub parent_tid: u64,
+    pub child_tid: u64,
+    pub tls: u64,
 }
 
 /// The saved user registers of one thread. The arch defines the layout; the core only uses these
@@ -68,4 +82,14 @@ pub trait UserContext: Clone {
     /// The thread pointer (x86_64 FS base, AArch64 TPIDR_EL0).
     fn thread_pointer(&self) -> u64;
     fn set_thread_pointer(&mut self, tp: u64);
+    /// A second user thread-pointer register, where the arch has one (x86_64's GS base, set with
+    /// arch_prctl(ARCH_SET_GS)); `None` where it has none (AArch64).
+    fn alternate_thread_pointer(&self) -> Option<u64>;
+    /// Sets it; false where the arch has none.
+    fn set_alternate_thread_pointer(&mut self, value: u64) -> bool;
+    /// Makes the system call this context last entered the kernel with run again when it resumes
+    /// (SA_RESTART, restart_syscall): pc back to the syscall instruction, and the syscall number
+    /// and first argument as they were at entry (x86_64 keeps `orig_rax`; AArch64 keeps the
+    /// original x0, which the return value overwrote).
+    fn restart_syscall(&mut self);
 }

@@ -17,17 +17,24 @@ pub enum Errno {
     ENOMEM = 12,
     EACCES = 13,
     EFAULT = 14,
+    EBUSY = 16,
     EEXIST = 17,
+    ENODEV = 19,
     ENOTDIR = 20,
     EISDIR = 21,
     EINVAL = 22,
+    ENFILE = 23,
     EMFILE = 24,
+    ENOTTY = 25,
     ENOSPC = 28,
     ESPIPE = 29,
     EPIPE = 32,
     ERANGE = 34,
     ENAMETOOLONG = 36,
     ENOSYS = 38,
+    ELOOP = 40,
+    EOPNOTSUPP = 95,
+    ETIMEDOUT = 110,
 }
 
 impl Errno {
@@ -48,6 +55,7 @@ mod tests {
     fn negative_return_encoding() {
         assert_eq!(Errno::EFAULT.as_return() as i64, -14);
         assert_eq!(Errno::ENOSYS.as_return() as i64, -38);
+        assert_eq!(Errno::ETIMEDOUT.as_return() as i64, -110);
         assert_eq!(Errno::EFAULT.as_return(), 0xffff_ffff_ffff_fff2);
     }
 }

@@ -10,14 +10,24 @@ pub mod console;
 pub mod cpio;
 pub mod elf;
 pub mod errno;
+pub mod fd;
+pub mod futex;
 pub mod initial_stack;
 pub mod memory;
 pub mod process;
+pub mod random;
+pub mod sched;
 pub mod signal;
 pub mod start;
 pub mod syscall;
+pub mod task;
+pub mod time;
 pub mod uaccess;
+pub mod usermem;
+pub mod vm;
 
+#[cfg(test)]
+mod scenario_tests;
 #[cfg(test)]
 mod testing;
 

@@ -1,7 +1,8 @@
 //! Physical memory: which RAM is free (the boot memory map minus everything in use), the kernel
 //! heap's placement, and the frame allocator that hands out 4 KiB frames to page tables and user
-//! pages.
+//! pages and counts the references to each (copy-on-write and shared mappings share frames).
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use hal::boot::{BootInfo, MemoryKind, PhysAddr, PhysRange};
 use hal::mmu::{FrameAllocator, PAGE_SIZE};
@@ -121,9 +122,29 @@ pub fn choose_heap(boot: &BootInfo) -> Option<PhysRange> {
     (largest.len >= size).then(|| PhysRange::new(largest.start, size))
 }
 
-/// A bitmap frame allocator over the free ranges: one bit per 4 KiB frame, set = in use.
+/// A frame allocator that counts references, so that one frame can back several mappings: a
+/// copy-on-write page shared after `fork`, a shared mapping's page in every process that maps it.
+/// [`FrameAllocator::allocate_frame`] hands out a frame with one reference,
+/// [`Frames::share`] adds one, and [`FrameAllocator::free_frame`] drops one (the frame is free
+/// again when none remains).
+pub trait Frames: FrameAllocator {
+    /// Adds a reference to an allocated frame.
+    fn share(&mut self, frame: PhysAddr);
+    /// How many references the frame has (0 if it is free).
+    fn references(&self, frame: PhysAddr) -> u32;
+}
+
+/// Reference counts up to this value live in the per-frame byte; a frame with more references
+/// stores `OVERFLOW` there and its exact count in [`BitmapFrameAllocator::overflow`]. Nearly all
+/// frames have one or two references, so one byte per frame (256 KiB per GiB of RAM) suffices.
+const OVERFLOW: u8 = u8::MAX;
+
+/// A bitmap frame allocator over the free ranges: one bit per 4 KiB frame (set = in use) for the
+/// search, and a reference count per frame.
 pub struct BitmapFrameAllocator {
     regions: Vec<BitmapRegion>,
+    /// Exact counts of the frames whose byte holds [`OVERFLOW`].
+    overflow: BTreeMap<PhysAddr, u32>,
     free: u64,
     total: u64,
 }
@@ -132,6 +153,8 @@ struct BitmapRegion {
     start: PhysAddr,
     frames: u64,
     used: Vec<u64>,
+    /// One reference count per frame (see [`OVERFLOW`]); 0 exactly when the bit is clear.
+    counts: Vec<u8>,
     /// Word index where the last search succeeded: allocation is O(1) amortised while memory is
     /// handed out in order.
     hint: usize,
@@ -155,6 +178,7 @@ impl BitmapFrameAllocator {
                     start: r.start,
                     frames,
                     used,
+                    counts: alloc::vec![0u8; frames as usize],
                     hint: 0,
                 }
             })
@@ -162,6 +186,7 @@ impl BitmapFrameAllocator {
         let total = regions.iter().map(|r| r.frames).sum();
         Self {
             regions,
+            overflow: BTreeMap::new(),
             free: total,
             total,
         }
@@ -173,6 +198,24 @@ impl BitmapFrameAllocator {
 
     pub fn total_frames(&self) -> u64 {
         self.total
+    }
+
+    /// The region and frame index of an allocated frame. A frame that was never handed out, is
+    /// misaligned or is free is a kernel bug: reported loudly rather than corrupting the counts.
+    fn locate(&self, frame: PhysAddr, what: &str) -> (usize, usize) {
+        assert!(
+            frame.is_multiple_of(PAGE_SIZE),
+            "{what}: misaligned frame {frame:#x}"
+        );
+        let Some(r) = self
+            .regions
+            .iter()
+            .position(|r| frame >= r.start && frame < r.start + r.frames * PAGE_SIZE)
+        else {
+            panic!("{what}: {frame:#x} was never allocatable");
+        };
+        let index = ((frame - self.regions[r].start) / PAGE_SIZE) as usize;
+        (r, index)
     }
 }
 
@@ -187,8 +230,10 @@ impl FrameAllocator for BitmapFrameAllocator {
                     let bit = (!word).trailing_zeros() as u64;
                     region.used[w] |= 1 << bit;
                     region.hint = w;
+                    let index = w as u64 * 64 + bit;
+                    region.counts[index as usize] = 1;
                     self.free -= 1;
-                    return Some(region.start + (w as u64 * 64 + bit) * PAGE_SIZE);
+                    return Some(region.start + index * PAGE_SIZE);
                 }
             }
         }
@@ -196,26 +241,61 @@ impl FrameAllocator for BitmapFrameAllocator {
     }
 
     fn free_frame(&mut self, frame: PhysAddr) {
-        for region in &mut self.regions {
-            if frame >= region.start && frame < region.start + region.frames * PAGE_SIZE {
-                let index = (frame - region.start) / PAGE_SIZE;
-                let (w, bit) = ((index / 64) as usize, index % 64);
-                // A double free or a misaligned address is a kernel bug: report it loudly rather
-                // than corrupting the free count.
-                assert!(
-                    frame.is_multiple_of(PAGE_SIZE),
-                    "free_frame: misaligned frame {frame:#x}"
-                );
-                assert!(
-                    region.used[w] & (1 << bit) != 0,
-                    "free_frame: double free of {frame:#x}"
-                );
-                region.used[w] &= !(1 << bit);
+        let (r, index) = self.locate(frame, "free_frame");
+        let region = &mut self.regions[r];
+        match region.counts[index] {
+            0 => panic!("free_frame: double free of {frame:#x}"),
+            1 => {
+                region.counts[index] = 0;
+                region.used[index / 64] &= !(1 << (index % 64));
                 self.free += 1;
-                return;
             }
+            OVERFLOW => {
+                let count = self
+                    .overflow
+                    .get_mut(&frame)
+                    .expect("frame reference overflow entry");
+                *count -= 1;
+                if *count < u32::from(OVERFLOW) {
+                    region.counts[index] = *count as u8;
+                    self.overflow.remove(&frame);
+                }
+            }
+            n => region.counts[index] = n - 1,
         }
-        panic!("free_frame: {frame:#x} was never allocatable");
+    }
+}
+
+impl Frames for BitmapFrameAllocator {
+    fn share(&mut self, frame: PhysAddr) {
+        let (r, index) = self.locate(frame, "share");
+        let count = &mut self.regions[r].counts[index];
+        match *count {
+            0 => panic!("share: {frame:#x} is not allocated"),
+            OVERFLOW => {
+                let exact = self
+                    .overflow
+                    .get_mut(&frame)
+                    .expect("frame reference overflow entry");
+                // Four billion references would need more page-table entries than RAM holds.
+                *exact = exact
+                    .checked_add(1)
+                    .expect("frame reference count overflow");
+            }
+            n if n == OVERFLOW - 1 => {
+                *count = OVERFLOW;
+                self.overflow.insert(frame, u32::from(OVERFLOW));
+            }
+            n => *count = n + 1,
+        }
+    }
+
+    fn references(&self, frame: PhysAddr) -> u32 {
+        let (r, index) = self.locate(frame, "references");
+        match self.regions[r].counts[index] {
+            OVERFLOW => self.overflow.get(&frame).copied().unwrap_or(0),
+            n => u32::from(n),
+        }
     }
 }
 
@@ -299,5 +379,54 @@ mod tests {
         let f = frames.allocate_frame().unwrap();
         frames.free_frame(f);
         frames.free_frame(f);
+    }
+
+    #[test]
+    fn references_count_up_and_the_last_free_releases_the_frame() {
+        let mut frames = BitmapFrameAllocator::new(&[PhysRange::new(0x10_0000, 4 * PAGE_SIZE)]);
+        let f = frames.allocate_frame().unwrap();
+        assert_eq!(frames.references(f), 1);
+        frames.share(f);
+        frames.share(f);
+        assert_eq!(frames.references(f), 3);
+        assert_eq!(frames.free_frames(), 3);
+        frames.free_frame(f);
+        frames.free_frame(f);
+        assert_eq!(frames.references(f), 1);
+        assert_eq!(frames.free_frames(), 3, "still referenced");
+        frames.free_frame(f);
+        assert_eq!(frames.references(f), 0);
+        assert_eq!(frames.free_frames(), 4);
+        // A freed frame is handed out again with a fresh count.
+        let again = frames.allocate_frame().unwrap();
+        assert_eq!(frames.references(again), 1);
+    }
+
+    #[test]
+    fn counts_beyond_a_byte_use_the_overflow_map() {
+        let mut frames = BitmapFrameAllocator::new(&[PhysRange::new(0x10_0000, 2 * PAGE_SIZE)]);
+        let f = frames.allocate_frame().unwrap();
+        for _ in 0..999 {
+            frames.share(f);
+        }
+        assert_eq!(frames.references(f), 1000);
+        assert_eq!(frames.overflow.len(), 1);
+        for expected in (1..1000).rev() {
+            frames.free_frame(f);
+            assert_eq!(frames.references(f), expected);
+        }
+        assert!(frames.overflow.is_empty(), "back in the byte below 255");
+        assert_eq!(frames.free_frames(), 1);
+        frames.free_frame(f);
+        assert_eq!(frames.free_frames(), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "not allocated")]
+    fn sharing_a_free_frame_is_caught() {
+        let mut frames = BitmapFrameAllocator::new(&[PhysRange::new(0x10_0000, 4 * PAGE_SIZE)]);
+        let f = frames.allocate_frame().unwrap();
+        frames.free_frame(f);
+        frames.share(f);
     }
 }

@@ -4,9 +4,11 @@
 
 use crate::cmdline::{self, InitSpec};
 use crate::memory::{self, BitmapFrameAllocator};
-use crate::process::{self, Process};
+use crate::process;
+use crate::sched;
 use crate::signal;
-use crate::syscall::{self, Kernel, Outcome};
+use crate::task::{InitEnd, Kernel};
+use crate::time::Clock;
 use crate::{console, cpio, kprintln};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -14,7 +16,8 @@ use hal::arch::Arch;
 use hal::boot::BootInfo;
 use hal::console::Console;
 use hal::power::Power;
-use hal::user::{ReturnReason, UserContext};
+use hal::rtc::Rtc;
+use hal::timer::Timer;
 use spin::Once;
 
 /// What the board hands the core: composed drivers plus the boot data it already mapped.
@@ -23,6 +26,10 @@ pub struct Platform {
     pub power: &'static dyn Power,
     /// The initramfs bytes (newc cpio), empty if none was given.
     pub initramfs: &'static [u8],
+    /// The monotonic clock and its deadline interrupt (scheduling, sleeps, timeouts).
+    pub timer: &'static dyn Timer,
+    /// The wall clock at boot, if the machine has one (else the epoch).
+    pub rtc: Option<&'static dyn Rtc>,
 }
 
 /// The power driver, kept for the panic handler.
@@ -35,14 +42,7 @@ pub const PANIC_STATUS: u8 = 70;
 const INIT_NOT_FOUND: u8 = 127;
 const INIT_NOT_EXECUTABLE: u8 = 126;
 
-/// How init ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InitEnd {
-    Exited(u8),
-    Killed(u32),
-}
-
-/// Runs the kernel: frame allocator, initramfs, `/init`, the user loop; powers off when init ends.
+/// Runs the kernel: frame allocator, initramfs, `/init`, the scheduler; powers off when init ends.
 pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
     console::init(platform.console);
     POWER.call_once(|| platform.power);
@@ -59,26 +59,31 @@ pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
     );
     report_boot(boot);
     let free = memory::free_ranges(boot);
-    let mut frames = BitmapFrameAllocator::new(free.as_slice());
+    let frames = BitmapFrameAllocator::new(free.as_slice());
     log::info!(
         "memory: {} MiB free in {} ranges; initramfs {} KiB",
         frames.free_frames() * 4 / 1024,
         free.as_slice().len(),
         platform.initramfs.len() / 1024
     );
+    let boot_time = platform.rtc.and_then(|rtc| rtc.unix_time()).unwrap_or(0);
+    let clock = Clock::new(platform.timer, boot_time);
+    let mut kernel = Kernel::<A>::new(frames, platform.console, clock, platform.initramfs);
 
-    let status = match run_init::<A>(&spec, platform.initramfs, &mut frames, platform.console) {
-        Ok(InitEnd::Exited(status)) => {
-            kprintln!("cyphera: init exited with status {status}");
-            status
-        }
-        Ok(InitEnd::Killed(sig)) => {
-            kprintln!(
-                "cyphera: init killed by signal {sig} ({})",
-                signal::name(sig)
-            );
-            (128 + sig) as u8
-        }
+    let status = match start_init(&mut kernel, &spec) {
+        Ok(()) => match sched::run(&mut kernel) {
+            InitEnd::Exited(status) => {
+                kprintln!("cyphera: init exited with status {status}");
+                status
+            }
+            InitEnd::Killed(sig) => {
+                kprintln!(
+                    "cyphera: init killed by signal {sig} ({})",
+                    signal::name(sig)
+                );
+                (128 + sig) as u8
+            }
+        },
         Err((status, reason)) => {
             kprintln!("cyphera: cannot run init {}: {reason}", spec.path);
             kprintln!("cyphera: init exited with status {status}");
@@ -86,6 +91,50 @@ pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
         }
     };
     platform.power.power_off(status)
+}
+
+/// Finds init in the initramfs and makes it process 1.
+fn start_init<A: Arch>(kernel: &mut Kernel<A>, spec: &InitSpec) -> Result<(), (u8, String)> {
+    use alloc::format;
+    let initramfs = kernel.initramfs;
+    if initramfs.is_empty() {
+        return Err((
+            INIT_NOT_FOUND,
+            String::from("no initramfs was given (QEMU: -initrd FILE)"),
+        ));
+    }
+    let entry = match cpio::find(initramfs, &spec.path) {
+        Ok(Some(entry)) => entry,
+        Ok(None) => {
+            return Err((
+                INIT_NOT_FOUND,
+                String::from("no such file in the initramfs"),
+            ));
+        }
+        Err(e) => return Err((INIT_NOT_FOUND, format!("the initramfs is damaged: {e}"))),
+    };
+    if entry.mode & cpio::S_IFMT != cpio::S_IFREG {
+        return Err((
+            INIT_NOT_EXECUTABLE,
+            format!("not a regular file (mode {:o})", entry.mode),
+        ));
+    }
+    let argv: Vec<&[u8]> = spec.argv.iter().map(|s| s.as_bytes()).collect();
+    let envp: Vec<&[u8]> = spec.envp.iter().map(|s| s.as_bytes()).collect();
+    let (vm, context) =
+        process::load::<A>(&spec.path, entry.data, &argv, &envp, &mut kernel.frames)
+            .map_err(|e| (INIT_NOT_EXECUTABLE, format!("{e}")))?;
+    let vm = kernel.add_vm(vm);
+    let pid = kernel.spawn(0, process::comm(&spec.path), vm, context);
+    debug_assert_eq!(pid, 1, "init must be pid 1");
+    // Linux opens /dev/console for init as descriptors 0, 1 and 2.
+    kernel
+        .processes
+        .get_mut(&pid)
+        .expect("init")
+        .files
+        .replace(crate::fd::FdTable::with_console());
+    Ok(())
 }
 
 /// Logs what the boot path found, the same way on every board.
@@ -113,85 +162,6 @@ fn report_boot(boot: &BootInfo) {
     );
     if let Some(r) = boot.initramfs {
         log::info!("initramfs {:#x}+{:#x}", r.start, r.len);
-    }
-}
-
-/// Finds init in the initramfs, executes it and runs it to its end.
-fn run_init<A: Arch>(
-    spec: &InitSpec,
-    initramfs: &[u8],
-    frames: &mut BitmapFrameAllocator,
-    console: &dyn Console,
-) -> Result<InitEnd, (u8, String)> {
-    use alloc::format;
-    if initramfs.is_empty() {
-        return Err((
-            INIT_NOT_FOUND,
-            String::from("no initramfs was given (QEMU: -initrd FILE)"),
-        ));
-    }
-    let entry = match cpio::find(initramfs, &spec.path) {
-        Ok(Some(entry)) => entry,
-        Ok(None) => {
-            return Err((
-                INIT_NOT_FOUND,
-                String::from("no such file in the initramfs"),
-            ));
-        }
-        Err(e) => return Err((INIT_NOT_FOUND, format!("the initramfs is damaged: {e}"))),
-    };
-    const S_IFMT: u32 = 0o170000;
-    const S_IFREG: u32 = 0o100000;
-    if entry.mode & S_IFMT != S_IFREG {
-        return Err((
-            INIT_NOT_EXECUTABLE,
-            format!("not a regular file (mode {:o})", entry.mode),
-        ));
-    }
-    let argv: Vec<&[u8]> = spec.argv.iter().map(|s| s.as_bytes()).collect();
-    let envp: Vec<&[u8]> = spec.envp.iter().map(|s| s.as_bytes()).collect();
-    let baseline = frames.free_frames();
-    let mut init = process::exec::<A>(1, &spec.path, entry.data, &argv, &envp, frames)
-        .map_err(|e| (INIT_NOT_EXECUTABLE, format!("{e}")))?;
-    let end = run::<A>(&mut init, frames, console);
-    init.destroy(frames);
-    if frames.free_frames() != baseline {
-        log::error!(
-            "init's exit leaked {} frames",
-            baseline as i64 - frames.free_frames() as i64
-        );
-    }
-    Ok(end)
-}
-
-/// The user loop: run the process until it traps, handle why, repeat until it ends.
-pub fn run<A: Arch>(
-    process: &mut Process<A>,
-    frames: &mut BitmapFrameAllocator,
-    console: &dyn Console,
-) -> InitEnd {
-    let mut kernel = Kernel::new(frames, console);
-    loop {
-        match A::run_user(&mut process.context, &process.space) {
-            ReturnReason::Syscall => {
-                if let Outcome::Exit(status) = syscall::handle(&mut kernel, process) {
-                    return InitEnd::Exited(status);
-                }
-            }
-            ReturnReason::Fault(fault) => {
-                let (sig, what) = signal::for_fault(&fault);
-                kprintln!(
-                    "cyphera: pid {} ({}) killed by {}: {what} at {:#x}, pc {:#x}",
-                    process.pid,
-                    process.name,
-                    signal::name(sig),
-                    fault.address,
-                    process.context.pc()
-                );
-                return InitEnd::Killed(sig);
-            }
-            ReturnReason::Interrupt => {}
-        }
     }
 }
 

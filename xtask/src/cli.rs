@@ -1,5 +1,6 @@
-//! Command-line parsing for `cargo xtask`: `build`, `run` and `test` with `--flag value` or
-//! `--flag=value` options; `run` passes everything after `--` to init as its arguments.
+//! Command-line parsing for `cargo xtask`: `build`, `run`, `test` and `boards` with
+//! `--flag value` or `--flag=value` options; `run` passes everything after `--` to init as its
+//! arguments.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,19 +20,23 @@ commands:
          (128+N if init was killed by signal N, 70 on a kernel panic, 124 on timeout).
          Without --rootfs/--initrd, init is the hello world. ARGS become init's argv[1..].
          Ctrl-C goes to the guest; Ctrl-A x quits QEMU.
-  test   [--arch A|all] [--quick] [--release] [--filter TEXT]
-         Host unit tests, QEMU integration tests (each program also run on Linux and compared),
-         and the Limine request check; ends with \"N passed, N failed, N skipped\". --quick skips the host
-         unit tests and the extra AArch64 CPU/GIC variants.
+  test   [--arch A|all] [--board NAME] [--quick] [--release] [--filter TEXT]
+         Host unit tests, QEMU integration tests on every board of the architectures (each
+         program also run on Linux and compared), and the Limine request check; ends with
+         \"N passed, N failed, N skipped\". --board runs the QEMU tests on that board only.
+         --quick skips the host unit tests and the extra AArch64 CPU/GIC variants.
+  boards List the boards: name, architecture, what it is, and the QEMU command that runs it.
   setup  Install what the other commands need and is missing: the Rust targets of the pinned
          toolchain, and QEMU (from Debian bookworm-backports when run as root on Debian).
 
-boards: qemu-x86_64 (default for x86_64), qemu-virt-aarch64 (default for aarch64)";
+boards: qemu-x86_64 (default for x86_64), qemu-pc, qemu-virt-aarch64 (default for aarch64),
+        qemu-virt-gicv3, raspi3b, raspi4b (details: cargo xtask boards)";
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Help,
     Setup,
+    Boards,
     Build(BuildArgs),
     Run(RunArgs),
     Test(TestArgs),
@@ -70,6 +75,8 @@ pub struct RunArgs {
 #[derive(Debug, PartialEq)]
 pub struct TestArgs {
     pub arches: Vec<Arch>,
+    /// Only this board's QEMU tests (its architecture's host-side builds still run).
+    pub board: Option<&'static Board>,
     pub quick: bool,
     pub release: bool,
     pub filter: Option<String>,
@@ -167,6 +174,10 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             None => Ok(Command::Setup),
             Some(arg) => Err(format!("setup takes no arguments (got `{arg}`)")),
         },
+        "boards" => match opts.args.first() {
+            None => Ok(Command::Boards),
+            Some(arg) => Err(format!("boards takes no arguments (got `{arg}`)")),
+        },
         "build" => {
             let (mut arch, mut board, mut release) = (None, None, false);
             while let Some((name, inline)) = opts.next_flag()? {
@@ -257,6 +268,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         "test" => {
             let mut test = TestArgs {
                 arches: Arch::ALL.to_vec(),
+                board: None,
                 quick: false,
                 release: false,
                 filter: None,
@@ -280,11 +292,26 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                         test.release = true;
                     }
                     "--filter" => test.filter = Some(opts.value(name, inline)?.to_string()),
+                    "--board" => {
+                        let v = opts.value(name, inline)?;
+                        test.board = Some(arch::board(v).ok_or_else(|| {
+                            format!("unknown board `{v}` (boards: {})", arch::board_names())
+                        })?);
+                    }
                     _ => return Err(format!("unknown option {name} for test")),
                 }
             }
             if opts.pos < opts.args.len() {
                 return Err("test takes no `--` arguments".into());
+            }
+            if let Some(board) = test.board {
+                if test.arches.len() == 1 && test.arches[0] != board.arch {
+                    return Err(format!(
+                        "board {} is {}, not {}",
+                        board.name, board.arch, test.arches[0]
+                    ));
+                }
+                test.arches = vec![board.arch];
             }
             Ok(Command::Test(test))
         }
@@ -371,6 +398,17 @@ mod tests {
         };
         assert_eq!(t.arches.len(), 2);
         assert!(parse(&args("frobnicate")).is_err());
+        let Command::Test(t) = parse(&args("test --board raspi3b")).unwrap() else {
+            panic!("not a test")
+        };
+        assert_eq!(
+            (t.arches.as_slice(), t.board.map(|b| b.name)),
+            ([Arch::Aarch64].as_slice(), Some("raspi3b"))
+        );
+        assert!(parse(&args("test --arch x86_64 --board raspi4b")).is_err());
+        assert!(parse(&args("test --board nope")).is_err());
+        assert_eq!(parse(&args("boards")).unwrap(), Command::Boards);
+        assert!(parse(&args("boards --all")).is_err());
         assert_eq!(parse(&args("setup")).unwrap(), Command::Setup);
         assert!(parse(&args("setup --now")).is_err());
         assert_eq!(parse(&[]).unwrap(), Command::Help);

@@ -7,7 +7,8 @@
 //! cargo xtask run   --arch A [--board B] [--rootfs DIR | --initrd FILE] [--init PATH]
 //!                   [--append "kernel cmdline"] [--timeout SECS] [--cpu MODEL]
 //!                   [--machine-opts OPTS] [--accel ACCEL] [--gdb] [--release] [-- ARGS...]
-//! cargo xtask test  [--arch A|all] [--quick] [--release] [--filter TEXT]
+//! cargo xtask test  [--arch A|all] [--board B] [--quick] [--release] [--filter TEXT]
+//! cargo xtask boards
 //! cargo xtask setup
 //! ```
 
@@ -15,6 +16,7 @@ mod arch;
 mod build;
 mod cli;
 mod cpio;
+mod dtb;
 mod error;
 mod image;
 mod limine;
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
             Ok(0)
         }
         Command::Setup => setup::setup_command().map(|()| 0),
+        Command::Boards => arch::boards_command().map(|()| 0),
         Command::Build(args) => build::build_command(&args).map(|()| 0),
         Command::Run(args) => run::run_command(&args),
         Command::Test(args) => test::test_command(&args),

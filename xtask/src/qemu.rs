@@ -19,6 +19,8 @@ pub struct QemuConfig<'a> {
     /// The file `-kernel` loads (ELF or flat Image, per the board).
     pub kernel: &'a Path,
     pub initrd: &'a Path,
+    /// The device tree for `-dtb` (boards with [`crate::arch::Board::device_tree`]).
+    pub dtb: Option<&'a Path>,
     pub cmdline: &'a str,
     pub cpu: Option<&'a str>,
     pub machine_opts: Option<&'a str>,
@@ -41,19 +43,21 @@ pub fn command(cfg: &QemuConfig) -> Command {
         "-cpu",
         cfg.cpu.unwrap_or(board.default_cpu),
     ]);
-    cmd.args(["-m", "512M", "-display", "none"]);
+    cmd.args(["-m", board.memory, "-display", "none"]);
     // The serial console on stdio: signal=off so that Ctrl-C goes to the guest rather than
     // killing QEMU; mux=on with the monitor on the same chardev so that Ctrl-A x still quits.
-    cmd.args([
-        "-chardev",
-        "stdio,id=con0,signal=off,mux=on",
-        "-serial",
-        "chardev:con0",
-    ]);
+    cmd.args(["-chardev", "stdio,id=con0,signal=off,mux=on"]);
+    for _ in 0..board.console_port {
+        cmd.args(["-serial", "null"]);
+    }
+    cmd.args(["-serial", "chardev:con0"]);
     cmd.args(["-mon", "chardev=con0", "-no-reboot"]);
     cmd.args(board.qemu_args);
     if let Some(accel) = cfg.accel {
         cmd.args(["-accel", accel]);
+    }
+    if let Some(dtb) = cfg.dtb {
+        cmd.arg("-dtb").arg(dtb);
     }
     cmd.arg("-kernel")
         .arg(cfg.kernel)
@@ -411,6 +415,7 @@ mod tests {
             board: board("qemu-x86_64").unwrap(),
             kernel: Path::new("/k"),
             initrd: Path::new("/i.cpio"),
+            dtb: None,
             cmdline: "init=/x -- a",
             cpu: None,
             machine_opts: None,
@@ -434,6 +439,7 @@ mod tests {
             board: Arch::Aarch64.default_board(),
             kernel: Path::new("/k.Image"),
             initrd: Path::new("/i"),
+            dtb: None,
             cmdline: "",
             cpu: Some("max"),
             machine_opts: Some("gic-version=3"),
@@ -452,6 +458,44 @@ mod tests {
             args(&command(&default_cpu))
                 .windows(2)
                 .any(|w| w == ["-cpu", "cortex-a72"])
+        );
+    }
+
+    #[test]
+    fn raspberry_pi_command_lines() {
+        let cfg = QemuConfig {
+            board: board("raspi3b").unwrap(),
+            kernel: Path::new("/k.Image"),
+            initrd: Path::new("/i"),
+            dtb: Some(Path::new("/d/bcm2837-rpi-3-b.dtb")),
+            cmdline: "",
+            cpu: None,
+            machine_opts: None,
+            accel: None,
+            gdb: false,
+        };
+        let line = args(&command(&cfg)).join(" ");
+        assert!(
+            line.starts_with("-machine raspi3b -cpu cortex-a53 -m 1G -display none"),
+            "{line}"
+        );
+        assert!(
+            line.contains("-serial null -serial chardev:con0 "),
+            "the mini UART is the second port: {line}"
+        );
+        assert!(
+            line.contains(" -dtb /d/bcm2837-rpi-3-b.dtb -kernel /k.Image"),
+            "{line}"
+        );
+        let pi4 = QemuConfig {
+            board: board("raspi4b").unwrap(),
+            ..cfg
+        };
+        let line = args(&command(&pi4)).join(" ");
+        assert!(line.contains("-m 2G"), "{line}");
+        assert!(
+            !line.contains("-serial null"),
+            "the PL011 is the first port: {line}"
         );
     }
 

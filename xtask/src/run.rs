@@ -92,11 +92,13 @@ pub fn run_command(args: &RunArgs) -> Result<u8> {
     let Kernel { elf, boot_file } = build::build_kernel(board, args.build.release)?;
     let user = build::build_userspace(board.arch)?;
     let initrd = initramfs(&args.rootfs, board.name, &user)?;
+    let dtb = crate::dtb::device_tree(board)?;
 
     let cfg = QemuConfig {
         board,
         kernel: &boot_file,
         initrd: &initrd,
+        dtb: dtb.as_deref(),
         cmdline: &cmdline,
         cpu: args.cpu.as_deref(),
         machine_opts: args.machine_opts.as_deref(),

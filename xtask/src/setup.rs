@@ -204,7 +204,7 @@ fn debian_codename() -> Option<String> {
         .flatten()
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // The real uid is the first field of /proc/self/status's "Uid:" line (xtask is never
     // setuid, so it is also the effective one apt-get checks).
     std::fs::read_to_string("/proc/self/status")

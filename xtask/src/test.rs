@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::arch::{Arch, Board};
+use crate::arch::{self, Arch, Board};
 use crate::build::{self, Kernel, Userspace};
 use crate::cli::TestArgs;
 use crate::cpio::Entry;
@@ -21,6 +21,10 @@ use crate::qemu::{self, Outcome, QemuConfig, Session, Watch};
 use crate::run::{kernel_cmdline, write_initramfs};
 use crate::{limine, setup};
 
+/// The differential conformance suite (issue 3), a child module so it reuses this harness.
+#[path = "conformance.rs"]
+mod conformance;
+
 /// The crates whose unit tests run on the host.
 const HOST_PACKAGES: &[&str] = &[
     "hal",
@@ -28,6 +32,7 @@ const HOST_PACKAGES: &[&str] = &[
     "drivers",
     "arch-x86_64",
     "arch-aarch64",
+    "board-dt",
     "xtask",
 ];
 
@@ -178,10 +183,26 @@ pub fn test_command(args: &TestArgs) -> Result<u8> {
             Err(e) => tally.record(&name, Verdict::Fail(e.to_string())),
         }
     }
+    // The conformance programs: built for the tested arches and checked on Linux first.
+    let suite = conformance::wanted(&args.filter, &args.arches)
+        .then(|| conformance::build(&args.arches, &userspace, &mut tally));
+    if let Some(suite) = &suite {
+        conformance::run_linux(suite, &args.arches, &args.filter, args.quick, &mut tally);
+    }
 
     let mut cases = Vec::new();
-    for &arch in &args.arches {
-        let board = arch.default_board();
+    let boards = match args.board {
+        Some(board) => vec![board],
+        None => arch::tested_boards(&args.arches),
+    };
+    for board in boards {
+        let arch = board.arch;
+        // A board whose device tree cannot be had (no APT, no arm64 packages) fails here, once,
+        // with the commands that fix it.
+        if let Err(e) = crate::dtb::device_tree(board) {
+            tally.record(&format!("dtb/{}", board.name), Verdict::Fail(e.to_string()));
+            continue;
+        }
         let name = format!("build/kernel/{}", board.name);
         let kernel = match build::build_kernel(board, args.release) {
             Ok(k) => {
@@ -209,6 +230,18 @@ pub fn test_command(args: &TestArgs) -> Result<u8> {
                 ));
             }
             _ => println!("note: the {arch} QEMU tests need both userspace builds; not run"),
+        }
+        if let Some(suite) = &suite {
+            let explicit = args.board.is_some();
+            cases.extend(conformance::qemu_cases(
+                suite,
+                board,
+                &kernel,
+                args.release,
+                explicit,
+                &args.filter,
+                &mut tally,
+            ));
         }
     }
     cases.retain(|c| selected(&args.filter, &c.name));
@@ -371,7 +404,7 @@ fn qemu_cases(
     };
     // A case booting `prog` as /init, compared with Linux running it as /init.
     let as_init = |name: &str, prog: &str, expect: Expect| Case {
-        name: format!("qemu/{arch}/{name}"),
+        name: format!("qemu/{}/{name}", board.test_prefix()),
         rootfs: vec![Entry::file("init", 0o755, read_program(user, prog))],
         expect,
         linux: linux(prog, "/init", &[], &[]),
@@ -460,7 +493,8 @@ fn qemu_cases(
             ..as_init("init-missing", "hello", Expect::Refused)
         },
     ];
-    if arch == Arch::Aarch64 && !quick {
+    // CPU and GIC variants of the virt board (other machines fix their CPU and controller).
+    if board.name == "qemu-virt-aarch64" && !quick {
         for (label, cpu, machine_opts) in [
             ("cpu-max", Some("max"), None),
             ("gic-v3", None, Some("gic-version=3")),
@@ -577,10 +611,12 @@ fn boot(case: &Case) -> Result<(Session, Option<i32>)> {
     if case.through_xtask {
         return boot_through_xtask(case, &initrd);
     }
+    let dtb = crate::dtb::device_tree(case.board)?;
     let cfg = QemuConfig {
         board: case.board,
         kernel: &case.kernel.boot_file,
         initrd: &initrd,
+        dtb: dtb.as_deref(),
         cmdline: &cmdline,
         cpu: case.cpu,
         machine_opts: case.machine_opts,
@@ -822,6 +858,9 @@ fn run_on_linux(l: &LinuxRun) -> Result<(String, std::process::ExitStatus)> {
         let emulator = setup::which(l.arch.qemu_user())
             .ok_or_else(|| crate::error::Error::new(format!("{} not found", l.arch.qemu_user())))?;
         let mut cmd = Command::new(emulator);
+        // The CPU model Cyphera's tests boot (no SVE on AArch64: QEMU's user mode with SVE
+        // restores signal frames from the SVE record, unlike Linux for non-SVE programs).
+        cmd.args(["-cpu", l.arch.default_board().default_cpu]);
         cmd.arg("-0").arg(&l.argv0).arg(&l.program);
         cmd
     };

@@ -35,6 +35,14 @@ pub struct Context {
     /// FAR_EL1 of the last trap from user mode.
     pub far: u64,
     pub fp: FpState,
+    /// x0 as it was when the last system call entered the kernel (Linux's `orig_x0`): the
+    /// return value overwrites x0, and restarting the call needs the original argument back.
+    pub orig_x0: u64,
+    /// Linux's `thread.fault_address` / `thread.fault_code`: the address and (sanitised)
+    /// ESR of the last fault that was reported to the program as a signal. Signal frames carry
+    /// them (`sigcontext.fault_address`, the `esr_context` record); see `signal.rs`.
+    pub fault_address: u64,
+    pub fault_code: u64,
 }
 
 /// Byte offsets used by the assembly.
@@ -82,6 +90,9 @@ impl UserContext for Context {
             esr: 0,
             far: 0,
             fp: FpState::default(),
+            orig_x0: 0,
+            fault_address: 0,
+            fault_code: 0,
         }
     }
     fn pc(&self) -> u64 {
@@ -113,6 +124,26 @@ impl UserContext for Context {
     fn set_thread_pointer(&mut self, tp: u64) {
         self.tpidr_el0 = tp;
     }
+    /// TPIDRRO_EL0 is read-only at EL0 and Linux gives programs no way to set it.
+    fn alternate_thread_pointer(&self) -> Option<u64> {
+        None
+    }
+    fn set_alternate_thread_pointer(&mut self, _value: u64) -> bool {
+        false
+    }
+    /// Back to the `svc #0` (always 4 bytes: EL0 is AArch64 only) with x0 as it was at entry.
+    /// x8 and x1..x5 still hold the number and the other arguments: only x0 carries results.
+    fn restart_syscall(&mut self) {
+        self.pc = self.pc.wrapping_sub(4);
+        self.x[0] = self.orig_x0;
+    }
+}
+
+impl Context {
+    /// Records what a system call entry must remember (called on every `svc` from EL0).
+    pub fn enter_syscall(&mut self) {
+        self.orig_x0 = self.x[0];
+    }
 }
 
 #[cfg(test)]
@@ -143,6 +174,31 @@ mod tests {
         assert_eq!(c.x[1], 101);
         c.set_thread_pointer(0xdead_b000);
         assert_eq!(c.tpidr_el0, 0xdead_b000);
+    }
+
+    #[test]
+    fn restart_rewinds_to_the_svc_with_the_original_x0() {
+        // A read(fd=3, buf, 100) that was interrupted: the svc was at 0x40_1000, so the trap
+        // left pc at 0x40_1004, and the core stored -EINTR (or a partial result) in x0.
+        let mut c = Context::new(0x40_1000, 0x7fff_0000);
+        c.x[8] = 63;
+        c.x[0] = 3;
+        c.x[1] = 0x7fff_1000;
+        c.x[2] = 100;
+        c.pc = 0x40_1004;
+        c.enter_syscall();
+        c.set_syscall_return((-4i64) as u64);
+        c.restart_syscall();
+        assert_eq!(c.pc, 0x40_1000);
+        assert_eq!(c.syscall_number(), 63);
+        assert_eq!(c.syscall_args()[..3], [3, 0x7fff_1000, 100]);
+        // A new syscall entry records the new x0.
+        c.pc = 0x40_2004;
+        c.x[0] = 7;
+        c.enter_syscall();
+        c.set_syscall_return(0);
+        c.restart_syscall();
+        assert_eq!((c.pc, c.x[0]), (0x40_2000, 7));
     }
 
     #[test]

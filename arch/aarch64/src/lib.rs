@@ -10,6 +10,7 @@ pub mod hwcap;
 pub mod memmap;
 pub mod paging;
 pub mod pte;
+pub mod signal;
 pub mod syscall_table;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
@@ -29,7 +30,7 @@ pub use paging::{DIRECT_MAP_BASE, USER_END, UserSpace};
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub use kmap::map_device;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub use trap::set_irq_controller;
+pub use trap::{InterruptHandler, RouteError, route_interrupt, set_irq_controller};
 
 /// The AArch64 architecture (`hal::arch::Arch`).
 pub struct Aarch64;
@@ -58,6 +59,39 @@ impl hal::arch::Arch for Aarch64 {
     fn random_bytes() -> [u8; 16] {
         random::bytes()
     }
+
+    fn zero_frame(frame: hal::boot::PhysAddr) {
+        paging::zero_frame(frame);
+    }
+
+    fn copy_frame(dst: hal::boot::PhysAddr, src: hal::boot::PhysAddr) {
+        paging::copy_frame(dst, src);
+    }
+
+    fn wait_for_interrupt() {
+        trap::wait_for_interrupt();
+    }
+
+    fn clone_args(raw: [u64; 6]) -> hal::user::CloneArgs {
+        signal::clone_args(raw)
+    }
+
+    fn push_signal_frame(
+        context: &mut Context,
+        space: &UserSpace,
+        delivery: &hal::signal::SignalDelivery,
+    ) -> Result<(), hal::mmu::BadUserAddress> {
+        signal::push(context, space, delivery)
+    }
+
+    fn pop_signal_frame(
+        context: &mut Context,
+        space: &UserSpace,
+    ) -> Result<hal::signal::SignalReturn, hal::mmu::BadUserAddress> {
+        signal::pop(context, space)
+    }
+
+    const SIGRETURN_TRAMPOLINE: &'static [u8] = &signal::SIGRETURN_TRAMPOLINE;
 }
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

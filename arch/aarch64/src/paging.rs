@@ -47,10 +47,33 @@ fn write_entry(table: PhysAddr, index: usize, value: u64) {
     unsafe { p.write_volatile(value) }
 }
 
-fn zero_frame(frame: PhysAddr) {
-    // SAFETY: `frame` was just handed to us by the frame allocator: a whole 4 KiB RAM frame,
-    // mapped in the direct map, not referenced by anyone else yet.
+/// Fills RAM frame `frame` with zeros through the direct map (`hal::arch::Arch::zero_frame`).
+///
+/// The caller hands in a frame from the frame allocator that it owns (a fresh one, or one whose
+/// contents it is entitled to overwrite); the direct map covers all RAM.
+pub fn zero_frame(frame: PhysAddr) {
+    let frame = frame & !(PAGE_SIZE - 1);
+    // SAFETY: `frame` is a whole 4 KiB RAM frame (see above) mapped read-write in the direct
+    // map; no Rust reference to its bytes exists (the kernel only reaches frames by address).
     unsafe { core::ptr::write_bytes(phys_to_virt(frame), 0, PAGE_SIZE as usize) }
+}
+
+/// Copies RAM frame `src` to `dst` through the direct map (`hal::arch::Arch::copy_frame`, for
+/// copy-on-write). Copying a frame onto itself leaves it unchanged.
+pub fn copy_frame(dst: PhysAddr, src: PhysAddr) {
+    let (dst, src) = (dst & !(PAGE_SIZE - 1), src & !(PAGE_SIZE - 1));
+    if dst == src {
+        return;
+    }
+    // SAFETY: two distinct, page-aligned 4 KiB RAM frames (so they do not overlap), both mapped
+    // in the direct map; as in `zero_frame`, nothing holds a Rust reference to their bytes.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            phys_to_virt(src).cast_const(),
+            phys_to_virt(dst),
+            PAGE_SIZE as usize,
+        )
+    }
 }
 
 /// Makes new or changed table entries visible to the table walker before they are used.
@@ -283,6 +306,50 @@ impl UserSpace {
         Ok(())
     }
 
+    /// Visits the valid pages under the table at `level` that covers addresses from `base`,
+    /// restricted to pages overlapping `[start, end)`. Only entries in that index range are
+    /// read, and invalid entries end the descent at once, so the cost follows what is mapped,
+    /// not the size of the range.
+    fn walk(
+        table: PhysAddr,
+        level: usize,
+        base: u64,
+        start: u64,
+        end: u64,
+        visit: &mut dyn FnMut(u64, PhysAddr, PageFlags),
+    ) {
+        let shift = pte::level_shift(level);
+        let span = 1u64 << shift;
+        // `end > start >= ...` and both lie inside this table's range (the caller clipped
+        // them), so the index arithmetic cannot underflow.
+        let first = if start > base {
+            ((start - base) >> shift) as usize
+        } else {
+            0
+        };
+        let last =
+            (((end - 1).saturating_sub(base)) >> shift).min(pte::ENTRIES as u64 - 1) as usize;
+        for index in first..=last {
+            let desc = read_entry(table, index);
+            if !pte::is_valid(desc) {
+                continue;
+            }
+            let va = base + index as u64 * span;
+            if level == 3 {
+                visit(va, pte::address(desc), pte::user_flags(desc));
+            } else if pte::is_table(desc, level) {
+                Self::walk(
+                    pte::address(desc),
+                    level + 1,
+                    va,
+                    start.max(va),
+                    end.min(va + span),
+                    visit,
+                );
+            }
+        }
+    }
+
     fn free_table(table: PhysAddr, level: usize, frames: &mut dyn FrameAllocator) {
         for index in 0..pte::ENTRIES {
             let desc = read_entry(table, index);
@@ -330,6 +397,35 @@ impl AddressSpace for UserSpace {
         Ok(())
     }
 
+    fn map_frame(
+        &mut self,
+        va: u64,
+        frame: PhysAddr,
+        flags: PageFlags,
+        frames: &mut dyn FrameAllocator,
+    ) -> Result<(), MapError> {
+        Self::check_page(va)?;
+        if flags.write && flags.execute {
+            return Err(MapError::WriteExecute);
+        }
+        if !frame.is_multiple_of(PAGE_SIZE) || frame & !pte::ADDR_MASK != 0 {
+            return Err(MapError::BadAddress);
+        }
+        let (table, index) = self.leaf_slot_create(va, frames)?;
+        if pte::is_valid(read_entry(table, index)) {
+            // The caller keeps its reference: nothing was taken over.
+            return Err(MapError::AlreadyMapped);
+        }
+        if flags.execute {
+            // The frame may have been written through the direct map (a copy-on-write copy,
+            // a page-cache page): the instruction side must see it.
+            sync_icache(frame);
+        }
+        write_entry(table, index, pte::user_page(frame, flags));
+        publish_tables();
+        Ok(())
+    }
+
     fn protect(&mut self, va: u64, flags: PageFlags) -> Result<(), MapError> {
         Self::check_page(va)?;
         if flags.write && flags.execute {
@@ -366,11 +462,25 @@ impl AddressSpace for UserSpace {
         Ok(())
     }
 
-    fn query(&self, va: u64) -> Option<PageFlags> {
+    fn translate(&self, va: u64) -> Option<(PhysAddr, PageFlags)> {
         if va >= USER_END {
             return None;
         }
-        self.leaf(va & !(PAGE_SIZE - 1)).map(pte::user_flags)
+        self.leaf(va & !(PAGE_SIZE - 1))
+            .map(|desc| (pte::address(desc), pte::user_flags(desc)))
+    }
+
+    fn for_each_mapped(
+        &self,
+        start: u64,
+        end: u64,
+        visit: &mut dyn FnMut(u64, PhysAddr, PageFlags),
+    ) {
+        let end = end.min(USER_END);
+        if start >= end {
+            return;
+        }
+        Self::walk(self.root, 0, 0, start, end, visit);
     }
 
     fn write_user(
@@ -424,15 +534,16 @@ impl AddressSpace for UserSpace {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
+    //! Simulated physical memory for host tests of code that walks user page tables.
     use super::*;
-    use std::collections::HashSet;
+    use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
 
-    /// Simulated physical memory: frames at "physical" addresses ARENA_BASE.. live in one host
-    /// allocation, and PHYS_OFFSET maps them like the kernel's direct map does.
+    /// Frames at "physical" addresses ARENA_BASE.. live in one host allocation, and PHYS_OFFSET
+    /// maps them like the kernel's direct map does.
     const ARENA_BASE: u64 = 0x4000_0000;
-    const ARENA_FRAMES: u64 = 4096;
+    const ARENA_FRAMES: u64 = 8192;
 
     struct Arena {
         next: Mutex<u64>,
@@ -454,15 +565,24 @@ mod tests {
         })
     }
 
-    /// A frame allocator over a private slice of the arena, tracking what is outstanding.
-    struct Frames {
-        free: Vec<u64>,
-        outstanding: HashSet<u64>,
-        limit: Option<usize>,
+    /// The bytes of a simulated frame.
+    pub fn frame_bytes(frame: PhysAddr) -> &'static mut [u8] {
+        arena();
+        // SAFETY: test frames come from the arena, which is never freed; tests use each frame
+        // from one thread at a time.
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame), PAGE_SIZE as usize) }
+    }
+
+    /// A reference-counting frame allocator over a private slice of the arena, like the core's:
+    /// `free_frame` drops one reference, and a frame is free again at zero.
+    pub struct Frames {
+        pub free: Vec<u64>,
+        pub refs: HashMap<u64, u32>,
+        pub limit: Option<usize>,
     }
 
     impl Frames {
-        fn new(count: u64) -> Self {
+        pub fn new(count: u64) -> Self {
             let a = arena();
             let mut next = a.next.lock().unwrap();
             let start = *next;
@@ -474,40 +594,53 @@ mod tests {
             let free = (0..count).map(|i| start + i * PAGE_SIZE).rev().collect();
             // Unspecified contents, as the trait allows: fill with garbage.
             for i in 0..count {
-                // SAFETY: inside the arena slice just reserved for this allocator.
-                unsafe {
-                    core::ptr::write_bytes(
-                        phys_to_virt(start + i * PAGE_SIZE),
-                        0xa5,
-                        PAGE_SIZE as usize,
-                    )
-                };
+                frame_bytes(start + i * PAGE_SIZE).fill(0xa5);
             }
             Self {
                 free,
-                outstanding: HashSet::new(),
+                refs: HashMap::new(),
                 limit: None,
             }
+        }
+
+        /// Takes one more reference to an allocated frame (what the core does before sharing a
+        /// frame through `map_frame`).
+        pub fn add_ref(&mut self, frame: u64) {
+            *self.refs.get_mut(&frame).expect("not allocated") += 1;
+        }
+
+        pub fn outstanding(&self) -> usize {
+            self.refs.len()
         }
     }
 
     impl FrameAllocator for Frames {
         fn allocate_frame(&mut self) -> Option<PhysAddr> {
-            if self.limit.is_some_and(|l| self.outstanding.len() >= l) {
+            if self.limit.is_some_and(|l| self.refs.len() >= l) {
                 return None;
             }
             let f = self.free.pop()?;
-            assert!(self.outstanding.insert(f));
+            assert!(self.refs.insert(f, 1).is_none());
             Some(f)
         }
         fn free_frame(&mut self, frame: PhysAddr) {
-            assert!(
-                self.outstanding.remove(&frame),
-                "double or foreign free of {frame:#x}"
-            );
-            self.free.push(frame);
+            let count = self
+                .refs
+                .get_mut(&frame)
+                .unwrap_or_else(|| panic!("double or foreign free of {frame:#x}"));
+            *count -= 1;
+            if *count == 0 {
+                self.refs.remove(&frame);
+                self.free.push(frame);
+            }
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
 
     #[test]
     fn map_query_protect_unmap() {
@@ -555,11 +688,7 @@ mod tests {
         assert_eq!(space.query(va), None);
         assert_eq!(space.unmap(va, &mut frames), Err(MapError::NotMapped));
         space.destroy(&mut frames);
-        assert!(
-            frames.outstanding.is_empty(),
-            "leaked {:?}",
-            frames.outstanding
-        );
+        assert_eq!(frames.outstanding(), 0, "leaked {:?}", frames.refs);
     }
 
     #[test]
@@ -600,7 +729,7 @@ mod tests {
         // Zero-length accesses touch nothing and succeed, like Linux's access_ok(p, 0).
         assert_eq!(space.read_user(0xdead_0000, &mut []), Ok(()));
         space.destroy(&mut frames);
-        assert!(frames.outstanding.is_empty());
+        assert_eq!(frames.outstanding(), 0);
     }
 
     #[test]
@@ -667,7 +796,7 @@ mod tests {
             Err(BadUserAddress { address: base - 1 })
         );
         space.destroy(&mut frames);
-        assert!(frames.outstanding.is_empty());
+        assert_eq!(frames.outstanding(), 0);
     }
 
     #[test]
@@ -689,7 +818,7 @@ mod tests {
             .map_zeroed(0x8000_0000_0000 - PAGE_SIZE, PageFlags::READ, &mut frames)
             .unwrap();
         space.destroy(&mut frames);
-        assert!(frames.outstanding.is_empty());
+        assert_eq!(frames.outstanding(), 0);
     }
 
     #[test]
@@ -711,6 +840,151 @@ mod tests {
         b.read_user(0x1000, &mut buf).unwrap();
         assert_eq!(&buf, b"from b");
         b.destroy(&mut frames);
-        assert!(frames.outstanding.is_empty());
+        assert_eq!(frames.outstanding(), 0);
+    }
+
+    #[test]
+    fn map_frame_shares_a_frame_and_unmap_drops_one_reference() {
+        let mut frames = Frames::new(32);
+        let mut a = UserSpace::new(&mut frames).unwrap();
+        let mut b = UserSpace::new(&mut frames).unwrap();
+        a.map_zeroed(0x1000, PageFlags::READ_WRITE, &mut frames)
+            .unwrap();
+        a.write_user(0x1000, b"shared", false).unwrap();
+        let (frame, flags) = a.translate(0x1234).unwrap();
+        assert_eq!(flags, PageFlags::READ_WRITE);
+        assert_eq!(a.query(0x1fff), Some(PageFlags::READ_WRITE));
+
+        // Copy-on-write style: the same frame read-only in both spaces, one reference each.
+        frames.add_ref(frame);
+        b.map_frame(0x5000, frame, PageFlags::READ, &mut frames)
+            .unwrap();
+        a.protect(0x1000, PageFlags::READ).unwrap();
+        assert_eq!(b.translate(0x5000), Some((frame, PageFlags::READ)));
+        let mut buf = [0u8; 6];
+        b.read_user(0x5000, &mut buf).unwrap();
+        assert_eq!(&buf, b"shared");
+        assert_eq!(
+            b.write_user(0x5000, b"x", false),
+            Err(BadUserAddress { address: 0x5000 })
+        );
+
+        // Refusals take no reference.
+        assert_eq!(
+            b.map_frame(0x5000, frame, PageFlags::READ, &mut frames),
+            Err(MapError::AlreadyMapped)
+        );
+        assert_eq!(
+            b.map_frame(
+                0x6000,
+                frame,
+                PageFlags {
+                    write: true,
+                    execute: true
+                },
+                &mut frames
+            ),
+            Err(MapError::WriteExecute)
+        );
+        assert_eq!(
+            b.map_frame(0x6000, frame + 8, PageFlags::READ, &mut frames),
+            Err(MapError::BadAddress)
+        );
+        assert_eq!(
+            b.map_frame(USER_END, frame, PageFlags::READ, &mut frames),
+            Err(MapError::BadAddress)
+        );
+        assert_eq!(frames.refs[&frame], 2);
+
+        a.unmap(0x1000, &mut frames).unwrap();
+        assert_eq!(frames.refs[&frame], 1);
+        b.read_user(0x5000, &mut buf).unwrap();
+        assert_eq!(&buf, b"shared");
+        a.destroy(&mut frames);
+        b.destroy(&mut frames);
+        assert_eq!(frames.outstanding(), 0, "leaked {:?}", frames.refs);
+    }
+
+    #[test]
+    fn translate_refuses_kernel_and_unmapped_addresses() {
+        let mut frames = Frames::new(16);
+        let space = UserSpace::new(&mut frames).unwrap();
+        assert_eq!(space.translate(0), None);
+        assert_eq!(space.translate(USER_END), None);
+        assert_eq!(space.translate(u64::MAX), None);
+        space.destroy(&mut frames);
+    }
+
+    #[test]
+    fn for_each_mapped_visits_in_order_and_clips_to_the_range() {
+        let mut frames = Frames::new(64);
+        let mut space = UserSpace::new(&mut frames).unwrap();
+        // Pages in different L0, L1, L2 and L3 slots, mapped out of order.
+        let pages = [
+            0x7fff_ffff_f000u64,
+            0x1000,
+            0x40_0000,
+            0x40_1000,
+            0x8000_0000,
+            0x80_0000_0000,
+            USER_END - PAGE_SIZE,
+        ];
+        for (i, &va) in pages.iter().enumerate() {
+            let flags = if i % 2 == 0 {
+                PageFlags::READ_WRITE
+            } else {
+                PageFlags::READ_EXECUTE
+            };
+            space.map_zeroed(va, flags, &mut frames).unwrap();
+        }
+        let mut sorted = pages.to_vec();
+        sorted.sort_unstable();
+
+        let mut seen = Vec::new();
+        space.for_each_mapped(0, USER_END, &mut |va, frame, flags| {
+            assert_eq!(space.translate(va), Some((frame, flags)));
+            seen.push(va);
+        });
+        assert_eq!(seen, sorted);
+
+        // A sub-range: the page containing an unaligned start is included, the end is exclusive.
+        seen.clear();
+        space.for_each_mapped(0x40_0800, 0x8000_0000, &mut |va, _, _| seen.push(va));
+        assert_eq!(seen, [0x40_0000, 0x40_1000]);
+        seen.clear();
+        space.for_each_mapped(0x8000_0000, 0x8000_0001, &mut |va, _, _| seen.push(va));
+        assert_eq!(seen, [0x8000_0000]);
+        // Empty, inverted and out-of-range requests visit nothing.
+        seen.clear();
+        space.for_each_mapped(0x5000, 0x5000, &mut |va, _, _| seen.push(va));
+        space.for_each_mapped(0x9000, 0x1000, &mut |va, _, _| seen.push(va));
+        space.for_each_mapped(USER_END, u64::MAX, &mut |va, _, _| seen.push(va));
+        assert!(seen.is_empty());
+        // Ranges reaching past the user end are clipped to it.
+        space.for_each_mapped(USER_END - PAGE_SIZE, u64::MAX, &mut |va, _, _| {
+            seen.push(va)
+        });
+        assert_eq!(seen, [USER_END - PAGE_SIZE]);
+        space.destroy(&mut frames);
+        assert_eq!(frames.outstanding(), 0);
+    }
+
+    #[test]
+    fn zero_and_copy_frames_through_the_direct_map() {
+        let mut frames = Frames::new(4);
+        let a = frames.allocate_frame().unwrap();
+        let b = frames.allocate_frame().unwrap();
+        for (i, byte) in frame_bytes(a).iter_mut().enumerate() {
+            *byte = (i % 251) as u8;
+        }
+        copy_frame(b, a);
+        assert_eq!(frame_bytes(a), frame_bytes(b));
+        copy_frame(a, a);
+        assert_eq!(frame_bytes(a)[250], 250);
+        zero_frame(a);
+        assert!(frame_bytes(a).iter().all(|&x| x == 0));
+        assert_eq!(frame_bytes(b)[250], 250);
+        frames.free_frame(a);
+        frames.free_frame(b);
     }
 }

@@ -6,12 +6,16 @@
 //! stack is this CPU's "current user context" record. The FP/SIMD registers (which the
 //! soft-float kernel never uses) are switched along with the general ones, so each context owns
 //! its own. Exceptions taken from EL1 are kernel bugs: they are reported and end in a panic.
+//!
+//! Interrupts: the kernel runs with IRQs masked. They are taken only from user mode (then they
+//! are acknowledged, dispatched to the handler a board routed with [`route_interrupt`], and
+//! `run_user` returns `ReturnReason::Interrupt`), or polled by [`wait_for_interrupt`].
 
 use crate::context::{self, Context};
 use crate::fault::{self, SyncOutcome};
-use hal::irq::IrqController;
+use hal::irq::{IrqController, IrqNumber};
 use hal::user::ReturnReason;
-use spin::Once;
+use spin::{Mutex, Once};
 
 /// Bytes of the run_user frame: x19..x30 (12 registers) + the context pointer + padding.
 const FRAME_SIZE: usize = 112;
@@ -334,25 +338,109 @@ extern "C" fn cyphera_el1_exception(slot: u64, frame: &El1Frame) -> ! {
 
 static IRQ_CONTROLLER: Once<&'static dyn IrqController> = Once::new();
 
-/// Wires the board's interrupt controller: interrupts taken while user code runs are
-/// acknowledged through it.
+/// Wires the board's interrupt controller: interrupts taken while user code runs, or while the
+/// kernel idles in [`wait_for_interrupt`], are acknowledged through it.
 pub fn set_irq_controller(controller: &'static dyn IrqController) {
     IRQ_CONTROLLER.call_once(|| controller);
 }
 
-/// Acknowledges whatever is pending. No driver claims interrupts yet, so a source that fires is
-/// masked (and reported) rather than left to storm.
-fn handle_interrupts() {
+/// What a driver does when its interrupt arrives (called with interrupts masked, after the
+/// controller acknowledged `irq` and before the end of interrupt is signalled).
+pub type InterruptHandler = fn(irq: IrqNumber);
+
+/// Interrupt sources one board can route (timer, UART, ...): a fixed table, since handlers
+/// are installed at boot before the heap matters and looked up on every interrupt.
+const MAX_HANDLERS: usize = 16;
+
+static HANDLERS: Mutex<[Option<(IrqNumber, InterruptHandler)>; MAX_HANDLERS]> =
+    Mutex::new([None; MAX_HANDLERS]);
+
+/// Why [`route_interrupt`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteError {
+    /// [`set_irq_controller`] has not been called.
+    NoController,
+    /// Every handler slot is taken.
+    TableFull,
+}
+
+/// Installs `handler` for interrupt `irq` (replacing an earlier one) and enables the source at
+/// the interrupt controller.
+pub fn route_interrupt(irq: IrqNumber, handler: InterruptHandler) -> Result<(), RouteError> {
+    let controller = IRQ_CONTROLLER.get().ok_or(RouteError::NoController)?;
+    {
+        let mut table = HANDLERS.lock();
+        let slot = match table
+            .iter()
+            .position(|e| matches!(e, Some((i, _)) if *i == irq))
+        {
+            Some(existing) => existing,
+            None => table
+                .iter()
+                .position(Option::is_none)
+                .ok_or(RouteError::TableFull)?,
+        };
+        table[slot] = Some((irq, handler));
+    }
+    controller.enable(irq);
+    Ok(())
+}
+
+fn handler_for(irq: IrqNumber) -> Option<InterruptHandler> {
+    HANDLERS
+        .lock()
+        .iter()
+        .flatten()
+        .find(|(i, _)| *i == irq)
+        .map(|&(_, h)| h)
+}
+
+/// Acknowledges and handles whatever is pending; returns how many interrupts that was. A
+/// source nobody routed is masked (and reported) rather than left to storm.
+fn handle_interrupts() -> usize {
     let Some(controller) = IRQ_CONTROLLER.get() else {
-        return;
+        return 0;
     };
+    let mut handled = 0;
+    // Bounded: a source that re-asserts at once must not keep the kernel here forever.
     for _ in 0..64 {
         let Some(irq) = controller.acknowledge() else {
-            return;
+            break;
         };
-        log::warn!("interrupt {irq} has no handler; masking it");
-        controller.disable(irq);
+        handled += 1;
+        match handler_for(irq) {
+            Some(handler) => handler(irq),
+            None => {
+                log::warn!("interrupt {irq} has no handler; masking it");
+                controller.disable(irq);
+            }
+        }
         controller.end_of_interrupt(irq);
+    }
+    handled
+}
+
+/// Idles until an interrupt arrives and handles it (`hal::arch::Arch::wait_for_interrupt`).
+///
+/// The kernel keeps IRQs masked in PSTATE throughout: `wfi` still wakes up when an interrupt is
+/// pending at the CPU (masking only stops it from being *taken*), and the controller is then
+/// polled for it. An interrupt that arrives between the poll and the `wfi` leaves the CPU with
+/// a pending interrupt, so the `wfi` completes at once: no wake-up can be lost, and no kernel
+/// code ever runs in interrupt context.
+pub fn wait_for_interrupt() {
+    if IRQ_CONTROLLER.get().is_none() {
+        // Nothing could wake us that we could acknowledge; idle once and let the caller decide.
+        // SAFETY: waiting for an interrupt has no memory or register effects.
+        unsafe { core::arch::asm!("dsb sy", "wfi", options(nostack, preserves_flags)) };
+        return;
+    }
+    loop {
+        if handle_interrupts() > 0 {
+            return;
+        }
+        // SAFETY: as above; the dsb completes outstanding memory accesses (e.g. the end of
+        // interrupt just written) before the core sleeps.
+        unsafe { core::arch::asm!("dsb sy", "wfi", options(nostack, preserves_flags)) };
     }
 }
 
@@ -367,7 +455,12 @@ pub fn run_user(ctx: &mut Context, space: &crate::paging::UserSpace) -> ReturnRe
         let kind = unsafe { cyphera_run_user(ctx) };
         match kind {
             KIND_SYNC => match fault::classify(ctx.esr, ctx.far, ctx.pc, ctx.sp) {
-                SyncOutcome::Return(reason) => return reason,
+                SyncOutcome::Return(reason) => {
+                    if reason == ReturnReason::Syscall {
+                        ctx.enter_syscall();
+                    }
+                    return reason;
+                }
                 SyncOutcome::SkipInstruction => ctx.pc = ctx.pc.wrapping_add(4),
             },
             KIND_IRQ | KIND_FIQ => {

@@ -7,6 +7,7 @@ use crate::firmware::{self, FirmwareInfo};
 use crate::paging::{self, PhysWindow, pte};
 use crate::pvh::{self, PhysMemory};
 use crate::{PHYS_OFFSET, cpu};
+use core::sync::atomic::{AtomicU64, Ordering};
 use hal::boot::{BootInfo, BootProtocol, PhysRange};
 use hal::mmu::{FrameAllocator, PAGE_SIZE};
 use spin::Once;
@@ -293,6 +294,35 @@ fn table_frames(image_start: u64, image_end: u64, direct_end: u64) -> u64 {
 
 static BOOT_INFO: Once<BootInfo> = Once::new();
 
+/// One past the highest physical address the direct map covers (0 until the kernel tables are
+/// built): physical memory below it is readable at `PHYS_OFFSET + address`.
+static DIRECT_MAP_END: AtomicU64 = AtomicU64::new(0);
+
+/// The direct-map virtual address of the physical range `[phys, phys + len)`, or `None` if any
+/// of it lies outside the direct map. Device registers (LAPIC, IOAPIC) are reached this way:
+/// 2 MiB blocks of the direct map that hold no RAM are mapped uncacheable.
+pub fn direct_map(phys: u64, len: u64) -> Option<u64> {
+    let end = phys.checked_add(len)?;
+    (end <= DIRECT_MAP_END.load(Ordering::Relaxed)).then(|| PHYS_OFFSET + phys)
+}
+
+/// Copies physical memory (firmware tables) into `buf`; false if any of it is outside the
+/// direct map.
+pub fn read_physical(phys: u64, buf: &mut [u8]) -> bool {
+    match direct_map(phys, buf.len() as u64) {
+        Some(virt) => {
+            // SAFETY: the range is inside the direct map (checked), which maps all of it
+            // readable; firmware tables and RAM have no read side effects. A byte copy, so no
+            // alignment requirement.
+            unsafe {
+                core::ptr::copy_nonoverlapping(virt as *const u8, buf.as_mut_ptr(), buf.len())
+            };
+            true
+        }
+        None => false,
+    }
+}
+
 /// Everything after the protocol-specific part: `window` reaches physical memory below
 /// `window_limit` right now; the image was loaded at physical `image_phys`.
 pub(crate) fn finish_boot(
@@ -344,9 +374,10 @@ pub(crate) fn finish_boot(
         next: pool,
         end: pool + frames * PAGE_SIZE,
     };
-    let root = build_kernel_tables(window, &mut pool_frames, image_phys, direct_end);
+    let root = build_kernel_tables(window, &mut pool_frames, image_phys, direct_end, fw);
     paging::set_kernel_root(root);
     cpu::load_root(root);
+    DIRECT_MAP_END.store(direct_end, Ordering::Relaxed);
 
     if let Some(heap) = heap {
         // SAFETY: the heap range is RAM (choose_heap picks from usable memory), marked
@@ -364,13 +395,15 @@ pub(crate) fn finish_boot(
 
 /// Builds the kernel's page tables in `frames`: the image with the rights of its sections
 /// (text RX, rodata R, data/bss/stack RW+NX, the stack guard page unmapped), and all of
-/// `[0, direct_end)` at [`PHYS_OFFSET`] as RW+NX 2 MiB pages. Returns the PML4's physical
-/// address.
+/// `[0, direct_end)` at [`PHYS_OFFSET`] as RW+NX 2 MiB pages, uncacheable where a block holds
+/// no RAM at all (device registers: the MTRRs usually say so too, but the page tables must not
+/// ask for caching of registers). Returns the PML4's physical address.
 fn build_kernel_tables(
     window: PhysWindow,
     frames: &mut BumpFrames,
     image_phys: u64,
     direct_end: u64,
+    fw: &FirmwareInfo,
 ) -> u64 {
     let nx = paging::nx_bit();
     let global = if cpu::features().global_pages {
@@ -417,6 +450,17 @@ fn build_kernel_tables(
     }
     let mut pa = 0;
     while pa < direct_end {
+        let block = PhysRange::new(pa, 2 * MIB);
+        let holds_ram = fw.map.regions().iter().any(|r| {
+            r.kind != firmware::RawKind::Reserved
+                && r.range.start < block.end()
+                && block.start < r.range.end()
+        });
+        let cache = if holds_ram {
+            0
+        } else {
+            pte::CACHE_DISABLE | pte::WRITE_THROUGH
+        };
         // SAFETY: as above.
         unsafe {
             paging::map_kernel(
@@ -425,7 +469,7 @@ fn build_kernel_tables(
                 PHYS_OFFSET + pa,
                 pa,
                 2,
-                pte::WRITABLE | nx | global,
+                pte::WRITABLE | nx | global | cache,
                 frames,
             )
         }

@@ -5,7 +5,53 @@
 //! fields by offset. Host-tested.
 
 use core::mem::offset_of;
+use core::sync::atomic::{AtomicU32, Ordering};
 use hal::user::UserContext;
+
+/// The GDT selectors, in Linux's x86_64 layout so that the values user code can observe (`mov
+/// ax, cs`, `sigcontext.cs`/`ss`) are Linux's: user cs 0x33, user ss 0x2b.
+///
+/// `syscall` loads CS = STAR[47:32] and SS = that + 8, so kernel data sits right after kernel
+/// code; `sysretq` loads CS = STAR[63:48] + 16 and SS = STAR[63:48] + 8, so user data sits
+/// right below user code, with STAR[63:48] naming slot 4, where Linux keeps its 32-bit user
+/// code segment. That slot is a null descriptor here: there is no 32-bit user mode, and a far
+/// jump to 0x23 faults instead of leaving 64-bit mode.
+pub mod selectors {
+    pub const KERNEL_CODE: u16 = 0x10;
+    pub const KERNEL_DATA: u16 = 0x18;
+    /// Slot 4 (Linux's `__USER32_CS`), null; only its number matters, to `sysretq`.
+    pub const SYSRET_BASE: u16 = 0x20 | 3;
+    pub const USER_DATA: u16 = 0x28 | 3;
+    pub const USER_CODE: u16 = 0x30 | 3;
+    /// Slots 8 and 9 (a 16-byte system descriptor), as on Linux.
+    pub const TSS: u16 = 0x40;
+}
+
+/// The MXCSR bits a CPU that reports no mask (MXCSR_MASK = 0 in the `fxsave` image) supports:
+/// everything but DAZ (bit 6), per the Intel SDM.
+pub const DEFAULT_MXCSR_MASK: u32 = 0xffbf;
+
+/// The MXCSR bits this CPU implements; `fxrstor` of an image with any other bit set raises #GP.
+/// Set once at boot from the CPU's own `fxsave` image.
+static MXCSR_MASK: AtomicU32 = AtomicU32::new(DEFAULT_MXCSR_MASK);
+
+/// Records the MXCSR_MASK field of an `fxsave` image taken on this CPU (0 means the default).
+pub fn set_mxcsr_mask(mask: u32) {
+    let mask = if mask == 0 { DEFAULT_MXCSR_MASK } else { mask };
+    MXCSR_MASK.store(mask, Ordering::Relaxed);
+}
+
+pub fn mxcsr_mask() -> u32 {
+    MXCSR_MASK.load(Ordering::Relaxed)
+}
+
+/// Size of an `fxsave` image.
+pub const FX_SIZE: usize = 512;
+/// Offset of MXCSR in an `fxsave` image.
+pub const FX_MXCSR: usize = 24;
+/// Bytes 464..512 of an `fxsave` image are left to software; Linux keeps `_fpx_sw_bytes` there
+/// (FP_XSTATE_MAGIC1 says an XSAVE area follows). `fxsave` never writes them.
+pub const FX_SW_RESERVED: usize = 464;
 
 /// The x87/SSE state as `fxsave64` writes it: 512 bytes, 16-byte aligned.
 #[derive(Clone, Copy)]
@@ -25,6 +71,33 @@ impl FxState {
         bytes[28] = 0xff; // MXCSR_MASK = 0xffff: every MXCSR bit the CPU may implement
         bytes[29] = 0xff;
         Self(bytes)
+    }
+}
+
+impl FxState {
+    pub fn bytes(&self) -> &[u8; FX_SIZE] {
+        &self.0
+    }
+
+    pub fn mxcsr(&self) -> u32 {
+        u32::from_le_bytes([
+            self.0[FX_MXCSR],
+            self.0[FX_MXCSR + 1],
+            self.0[FX_MXCSR + 2],
+            self.0[FX_MXCSR + 3],
+        ])
+    }
+
+    /// An image taken from user memory (a signal frame), or `None` if `fxrstor` would refuse it:
+    /// an MXCSR bit outside `mxcsr_mask`. No other field of the legacy image can make `fxrstor`
+    /// fault. The software-reserved bytes are cleared: this kernel never claims an XSAVE area.
+    pub fn from_user(bytes: &[u8; FX_SIZE], mxcsr_mask: u32) -> Option<Self> {
+        let mut image = Self(*bytes);
+        if image.mxcsr() & !mxcsr_mask != 0 {
+            return None;
+        }
+        image.0[FX_SW_RESERVED..].fill(0);
+        Some(image)
     }
 }
 
@@ -65,9 +138,19 @@ pub struct Context {
     pub rflags: u64,
     pub fs_base: u64,
     pub gs_base: u64,
-    /// Private: an invalid image (e.g. reserved MXCSR bits) would fault inside the kernel's
-    /// `fxrstor`, so only the CPU writes it.
-    fx: FxState,
+    /// rax as the last `syscall` entered the kernel with (the syscall number), before the
+    /// return value replaced it; `u64::MAX` after any other entry (Linux's `orig_ax`, which
+    /// [`UserContext::restart_syscall`] and the signal code rely on).
+    pub orig_rax: u64,
+    /// The vector, error code and CR2 of the last fault taken from user mode: Linux's
+    /// `thread.trap_nr`, `thread.error_code` and `thread.cr2`, which the signal frame reports in
+    /// `sigcontext.trapno`, `err` and `cr2`.
+    pub trap_nr: u64,
+    pub error_code: u64,
+    pub cr2: u64,
+    /// Crate-private: an invalid image (e.g. reserved MXCSR bits) would fault inside the
+    /// kernel's `fxrstor`, so only the CPU and the checked signal-frame code write it.
+    pub(crate) fx: FxState,
 }
 
 /// Field offsets used by the assembly.
@@ -91,6 +174,7 @@ pub mod offsets {
     pub const R15: usize = offset_of!(Context, r15);
     pub const RIP: usize = offset_of!(Context, rip);
     pub const RFLAGS: usize = offset_of!(Context, rflags);
+    pub const ORIG_RAX: usize = offset_of!(Context, orig_rax);
     pub const FX: usize = offset_of!(Context, fx);
 }
 
@@ -175,6 +259,10 @@ impl UserContext for Context {
             rflags: sanitize_rflags(0),
             fs_base: 0,
             gs_base: 0,
+            orig_rax: u64::MAX,
+            trap_nr: 0,
+            error_code: 0,
+            cr2: 0,
             fx: FxState::initial(),
         }
     }
@@ -204,6 +292,22 @@ impl UserContext for Context {
     }
     fn set_thread_pointer(&mut self, tp: u64) {
         self.fs_base = tp;
+    }
+    fn alternate_thread_pointer(&self) -> Option<u64> {
+        Some(self.gs_base)
+    }
+    fn set_alternate_thread_pointer(&mut self, value: u64) -> bool {
+        self.gs_base = value;
+        true
+    }
+    fn restart_syscall(&mut self) {
+        // `syscall` is two bytes (0f 05); rip points just past it. Only a context that entered
+        // through `syscall` has a number to restore (Linux checks `orig_ax >= 0` the same way).
+        if self.orig_rax == u64::MAX {
+            return;
+        }
+        self.rip = self.rip.wrapping_sub(2);
+        self.rax = self.orig_rax;
     }
 }
 

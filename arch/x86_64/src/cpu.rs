@@ -19,14 +19,10 @@ use x86_64::structures::paging::PhysFrame;
 use x86_64::structures::tss::TaskStateSegment;
 use x86_64::{PhysAddr, PrivilegeLevel, VirtAddr};
 
-/// GDT layout. `sysret` loads CS = STAR[63:48] + 16 and SS = STAR[63:48] + 8, `syscall` loads
-/// CS = STAR[47:32] and SS = that + 8, so user data must sit directly below user code and
-/// kernel data directly above kernel code.
-pub const KERNEL_CODE: u16 = 0x08;
-pub const KERNEL_DATA: u16 = 0x10;
-pub const USER_DATA: u16 = 0x18 | 3;
-pub const USER_CODE: u16 = 0x20 | 3;
-pub const TSS_SELECTOR: u16 = 0x28;
+/// GDT layout: see [`crate::context::selectors`] (Linux's, so user cs/ss read 0x33/0x2b).
+pub use crate::context::selectors::{
+    KERNEL_CODE, KERNEL_DATA, SYSRET_BASE, TSS as TSS_SELECTOR, USER_CODE, USER_DATA,
+};
 
 /// IST slots (1-based in the IDT, 0-based in the TSS).
 const IST_DOUBLE_FAULT: u8 = 1;
@@ -115,7 +111,7 @@ pub static mut PER_CPU: PerCpu = PerCpu {
 };
 
 struct Tables {
-    gdt: GlobalDescriptorTable<8>,
+    gdt: GlobalDescriptorTable<10>,
     tss_selector: SegmentSelector,
 }
 
@@ -186,15 +182,27 @@ pub fn init() {
         tss
     });
     let tables = GDT.call_once(|| {
-        let mut gdt = GlobalDescriptorTable::<8>::empty();
+        // A null user segment descriptor: not present, so loading its selector faults.
+        let null = || Descriptor::UserSegment(0);
+        let mut gdt = GlobalDescriptorTable::<10>::empty();
+        gdt.append(null()); // slot 1: Linux's 32-bit kernel code, unused
         let kc = gdt.append(Descriptor::kernel_code_segment());
         let kd = gdt.append(Descriptor::kernel_data_segment());
+        let sysret = gdt.append(null()); // slot 4: Linux's 32-bit user code, absent here
         let ud = gdt.append(Descriptor::user_data_segment());
         let uc = gdt.append(Descriptor::user_code_segment());
+        gdt.append(null()); // slot 7: Linux's TLS/percpu slots, unused
         let tss_selector = gdt.append(Descriptor::tss_segment(tss));
         assert_eq!(
-            (kc.0, kd.0, ud.0, uc.0, tss_selector.0),
-            (KERNEL_CODE, KERNEL_DATA, USER_DATA, USER_CODE, TSS_SELECTOR)
+            (kc.0, kd.0, sysret.0 | 3, ud.0, uc.0, tss_selector.0),
+            (
+                KERNEL_CODE,
+                KERNEL_DATA,
+                SYSRET_BASE,
+                USER_DATA,
+                USER_CODE,
+                TSS_SELECTOR
+            )
         );
         Tables { gdt, tss_selector }
     });
@@ -287,6 +295,11 @@ pub fn init() {
         });
     }
     crate::paging::set_nx_supported(f.nx);
+    // Deliberately no CR4.OSXSAVE: with it clear, CPUID reports OSXSAVE = 0 and AVX/AVX-512
+    // state is unusable (VEX/EVEX instructions raise #UD), so programs stay on SSE, whose
+    // registers the per-context `fxsave` image covers completely. Enabling XSAVE would need a
+    // per-context XSAVE area sized from CPUID 0xD and the XSAVE signal-frame format.
+    probe_mxcsr_mask();
 
     Star::write(
         SegmentSelector(USER_CODE),
@@ -311,6 +324,21 @@ pub fn init() {
     KernelGsBase::write(VirtAddr::zero());
 
     pic::init();
+}
+
+/// Records which MXCSR bits this CPU implements (the MXCSR_MASK field of an `fxsave` image),
+/// so that signal frames with bits `fxrstor` would refuse are rejected before they reach it.
+fn probe_mxcsr_mask() {
+    #[repr(C, align(16))]
+    struct Image([u8; 512]);
+    let mut image = Image([0; 512]);
+    // SAFETY: CR4.OSFXSR is set above; `fxsave64` writes exactly the 512 bytes of the aligned
+    // buffer and changes no register.
+    unsafe {
+        core::arch::asm!("fxsave64 [{}]", in(reg) image.0.as_mut_ptr(), options(nostack));
+    }
+    let mask = u32::from_le_bytes([image.0[28], image.0[29], image.0[30], image.0[31]]);
+    crate::context::set_mxcsr_mask(mask);
 }
 
 /// Makes the page tables at physical `root` the active ones.

@@ -1,6 +1,8 @@
 //! Crossing between kernel and user mode: `enter_user` (sysretq or iretq into a [`Context`]),
 //! the `syscall` entry, the 256 IDT trap stubs, and `run_user`, which turns whatever brought the
-//! CPU back into a [`ReturnReason`]. Exceptions taken in kernel mode panic with the CPU state.
+//! CPU back into a [`ReturnReason`]. Exceptions taken in kernel mode panic with the CPU state;
+//! interrupts are taken in kernel mode only inside [`wait_for_interrupt`]. Every interrupt,
+//! from either mode, is acknowledged through the board's controller ([`set_irq_controller`]).
 //!
 //! The shape is Asterinas's `UserMode::execute`: `enter_user` saves the kernel's callee-saved
 //! registers and stack pointer in the per-CPU area and enters user mode; every way back
@@ -13,7 +15,9 @@ use crate::cpu::{self, PerCpu, USER_CODE, USER_DATA};
 use crate::fault::{self, UserTrap};
 use crate::paging::UserSpace;
 use core::mem::offset_of;
+use hal::irq::IrqController;
 use hal::user::{FaultKind, ReturnReason, UserFault};
+use spin::Once;
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::{FsBase, KernelGsBase};
 
@@ -103,6 +107,7 @@ cyphera_syscall_entry:
     push rdi
     mov rdi, gs:[{PCPU_CONTEXT}]
     mov [rdi + {RAX}], rax
+    mov [rdi + {ORIG_RAX}], rax
     mov [rdi + {RBX}], rbx
     mov [rdi + {RCX}], rcx
     mov [rdi + {RDX}], rdx
@@ -149,6 +154,7 @@ cyphera_trap_common:
     swapgs
     push rdi
     mov rdi, gs:[{PCPU_CONTEXT}]
+    mov qword ptr [rdi + {ORIG_RAX}], -1
     mov [rdi + {RAX}], rax
     mov [rdi + {RBX}], rbx
     mov [rdi + {RCX}], rcx
@@ -181,8 +187,40 @@ cyphera_trap_common:
     mov eax, {EXIT_TRAP}
     jmp cyphera_exit_to_kernel
 
-    // A trap in kernel mode: never resumed. Hand the whole frame to Rust, which panics.
+    // A trap in kernel mode. Interrupts (vector 32 and up) arrive only while the kernel idles
+    // in `wait_for_interrupt` (it otherwise runs with IF clear): handle them and resume. The
+    // kernel never uses SSE (soft-float target), so only the caller-saved general registers
+    // need saving around the Rust call. The stack is 16-byte aligned here: the CPU aligned it
+    // before pushing its 40-byte frame, the stub added 16, and the 9 pushes below add 72.
 cyphera_kernel_trap:
+    cmp qword ptr [rsp], 32
+    jb cyphera_kernel_exception
+    cld
+    push rax
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push r8
+    push r9
+    push r10
+    push r11
+    mov rdi, [rsp + 72]
+    call {kernel_interrupt}
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rax
+    add rsp, 16
+    iretq
+
+    // An exception in kernel mode: never resumed. Hand the whole frame to Rust, which panics.
+cyphera_kernel_exception:
     cld
     push rax
     push rbx
@@ -245,6 +283,7 @@ cyphera_trap_stubs:
     R15 = const ctx::R15,
     RIP = const ctx::RIP,
     RFLAGS = const ctx::RFLAGS,
+    ORIG_RAX = const ctx::ORIG_RAX,
     FX = const ctx::FX,
     USER_SS = const USER_DATA,
     USER_CS = const USER_CODE,
@@ -252,6 +291,7 @@ cyphera_trap_stubs:
     EXIT_TRAP = const EXIT_TRAP,
     STUB_SIZE = const STUB_SIZE,
     kernel_trap = sym kernel_trap,
+    kernel_interrupt = sym kernel_interrupt,
 );
 
 unsafe extern "C" {
@@ -333,6 +373,53 @@ extern "C" fn kernel_trap(frame: &KernelTrapFrame) -> ! {
     )
 }
 
+/// Interrupts taken while the kernel idles in [`wait_for_interrupt`]: acknowledged and handled
+/// exactly as those taken from user mode.
+extern "C" fn kernel_interrupt(vector: u64) {
+    handle_interrupt(vector as u8);
+}
+
+static IRQ_CONTROLLER: Once<&'static dyn IrqController> = Once::new();
+
+/// Wires the board's interrupt controller (LAPIC + IOAPIC): every interrupt vector except the
+/// legacy PIC's and the LAPIC's spurious vector is acknowledged and ended through it.
+pub fn set_irq_controller(controller: &'static dyn IrqController) {
+    IRQ_CONTROLLER.call_once(|| controller);
+}
+
+/// Acknowledges one interrupt so that the next can be delivered.
+fn handle_interrupt(vector: u8) {
+    match vector {
+        // The PICs are fully masked; what arrives is a spurious IRQ 7/15, or a stale one
+        // latched before masking.
+        v if (fault::PIC_VECTOR_BASE..fault::PIC_VECTOR_BASE + 16).contains(&v) => {
+            cpu::pic::acknowledge(v)
+        }
+        // The LAPIC's spurious vector sets no in-service bit and must not be EOI'd; an NMI
+        // involves no interrupt controller.
+        fault::SPURIOUS_VECTOR | fault::NMI => {}
+        _ => match IRQ_CONTROLLER.get() {
+            Some(controller) => {
+                if let Some(irq) = controller.acknowledge() {
+                    controller.end_of_interrupt(irq);
+                }
+            }
+            None => log::warn!("interrupt vector {vector:#x} with no interrupt controller"),
+        },
+    }
+}
+
+/// Idles until an interrupt has arrived and been handled. `sti` takes effect only after the
+/// next instruction, so an interrupt pending before `sti` is taken once `hlt` has begun (and
+/// ends it), never between the two, where it would be handled and `hlt` would then sleep
+/// until the next one.
+pub fn wait_for_interrupt() {
+    // SAFETY: the IDT handles every vector in kernel mode (`kernel_interrupt` for interrupts,
+    // which saves the registers it uses); interrupts are disabled again before returning, as
+    // the rest of the kernel expects. No `nomem`: the handler changes memory.
+    unsafe { core::arch::asm!("sti", "hlt", "cli", options(nostack)) };
+}
+
 /// Runs `context` in user mode in `space` until it traps back; see [`hal::arch::Arch::run_user`].
 pub fn run_user(context: &mut Context, space: &UserSpace) -> ReturnReason {
     if cpu::active_root() != space.root() {
@@ -366,11 +453,12 @@ pub fn run_user(context: &mut Context, space: &UserSpace) -> ReturnReason {
         ((*p).trap_vector as u8, (*p).trap_error, (*p).trap_cr2)
     };
     match fault::classify_user_trap(vector, error, cr2, context.rip) {
-        UserTrap::Fault(f) => ReturnReason::Fault(f),
+        UserTrap::Fault(f) => {
+            fault::record_trap(context, vector, error, cr2);
+            ReturnReason::Fault(f)
+        }
         UserTrap::Interrupt => {
-            if (fault::PIC_VECTOR_BASE..fault::PIC_VECTOR_BASE + 16).contains(&vector) {
-                cpu::pic::acknowledge(vector);
-            }
+            handle_interrupt(vector);
             ReturnReason::Interrupt
         }
         UserTrap::Fatal => panic!(

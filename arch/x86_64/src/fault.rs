@@ -83,6 +83,25 @@ pub enum UserTrap {
     Fatal,
 }
 
+/// Records a user fault in the context the way Linux keeps `thread.trap_nr`, `error_code` and
+/// `cr2` for the signal frame's `trapno`, `err` and `cr2`: page faults always carry the USER
+/// bit, and one on a kernel address always reads as a protection fault (so the kernel's
+/// page-table layout does not leak, as in Linux's `set_signal_archinfo`). Only page faults
+/// change `cr2`.
+pub fn record_trap(context: &mut crate::context::Context, vector: u8, error: u64, cr2: u64) {
+    context.trap_nr = u64::from(vector);
+    if vector == PAGE_FAULT {
+        let mut error = error | pf::USER;
+        if cr2 >= crate::paging::USER_END {
+            error |= pf::PRESENT;
+        }
+        context.error_code = error;
+        context.cr2 = cr2;
+    } else {
+        context.error_code = error;
+    }
+}
+
 /// Classifies a trap from user mode. `rip` is the saved user rip (for faults: the faulting
 /// instruction; for traps such as #BP and #DB single-step: the next one), `cr2` the page-fault
 /// linear address.
@@ -104,7 +123,7 @@ pub fn classify_user_trap(vector: u8, error: u64, cr2: u64, rip: u64) -> UserTra
             cr2,
         ),
         DIVIDE_ERROR => fault(FaultKind::DivideError, rip),
-        INVALID_OPCODE => fault(FaultKind::IllegalInstruction, rip),
+        INVALID_OPCODE => fault(FaultKind::InvalidOpcode, rip),
         // #AC does not report the misaligned address; the pc is the best there is.
         ALIGNMENT_CHECK => fault(FaultKind::Alignment, rip),
         // #NM cannot happen with CR0.EM and CR0.TS clear; if it ever does it is an FPU matter.
@@ -166,7 +185,7 @@ mod tests {
 
     #[test]
     fn exceptions_map_to_their_kinds() {
-        assert_eq!(kind(INVALID_OPCODE, 0), FaultKind::IllegalInstruction);
+        assert_eq!(kind(INVALID_OPCODE, 0), FaultKind::InvalidOpcode);
         assert_eq!(kind(ALIGNMENT_CHECK, 0), FaultKind::Alignment);
         assert_eq!(kind(DIVIDE_ERROR, 0), FaultKind::DivideError);
         assert_eq!(kind(X87_FLOATING_POINT, 0), FaultKind::FloatingPoint);
@@ -198,6 +217,24 @@ mod tests {
         assert_eq!(classify_user_trap(NMI, 0, 0, 0), UserTrap::Interrupt);
         assert_eq!(classify_user_trap(MACHINE_CHECK, 0, 0, 0), UserTrap::Fatal);
         assert_eq!(classify_user_trap(DOUBLE_FAULT, 0, 0, 0), UserTrap::Fatal);
+    }
+
+    #[test]
+    fn traps_are_recorded_like_linux() {
+        use crate::context::Context;
+        use hal::user::UserContext;
+        let mut c = Context::new(0, 0);
+        record_trap(&mut c, PAGE_FAULT, pf::WRITE | pf::USER, 0x1000);
+        assert_eq!((c.trap_nr, c.error_code, c.cr2), (14, 6, 0x1000));
+        // A user access to a kernel address is reported as a protection fault.
+        record_trap(&mut c, PAGE_FAULT, pf::USER, 0xffff_ffff_8000_0000);
+        assert_eq!(c.error_code, pf::USER | pf::PRESENT);
+        // Other faults keep the last page-fault address.
+        record_trap(&mut c, GENERAL_PROTECTION, 0, 0);
+        assert_eq!(
+            (c.trap_nr, c.error_code, c.cr2),
+            (13, 0, 0xffff_ffff_8000_0000)
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Cyphera's x86_64 support: PVH and Limine boot, CPU setup, traps, `syscall`/`sysret` user
-//! entry and exit, 4-level page tables and the syscall number table.
+//! Cyphera's x86_64 support: PVH and Limine boot, CPU setup, traps and interrupts,
+//! `syscall`/`sysret` user entry and exit, 4-level page tables, the Linux signal frame and the
+//! syscall number table.
 //!
 //! The hardware-facing modules only build for the bare-metal target (`target_os = "none"`); the
 //! pure logic (firmware memory map, PVH parsing, page-table walking, the user context, fault
@@ -11,6 +12,7 @@ pub mod fault;
 pub mod firmware;
 pub mod paging;
 pub mod pvh;
+pub mod signal;
 pub mod syscall_table;
 
 #[cfg(target_os = "none")]
@@ -23,6 +25,8 @@ pub mod entry;
 mod limine_boot;
 
 pub use context::Context;
+#[cfg(target_os = "none")]
+pub use entry::set_irq_controller;
 pub use paging::UserSpace;
 
 /// Where all physical memory is mapped (no-execute) in every address space.
@@ -64,6 +68,57 @@ impl hal::arch::Arch for X86_64 {
         out[8..].copy_from_slice(&b.to_le_bytes());
         out
     }
+
+    fn zero_frame(frame: hal::boot::PhysAddr) {
+        // SAFETY: kernel-core passes frames from its allocator: RAM inside the direct map, owned
+        // by the caller, and never aliased by a Rust reference.
+        unsafe {
+            core::ptr::write_bytes(
+                (PHYS_OFFSET + frame) as *mut u8,
+                0,
+                hal::mmu::PAGE_SIZE as usize,
+            )
+        }
+    }
+
+    fn copy_frame(dst: hal::boot::PhysAddr, src: hal::boot::PhysAddr) {
+        if dst == src {
+            return;
+        }
+        // SAFETY: as in `zero_frame`; two distinct frames never overlap.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                (PHYS_OFFSET + src) as *const u8,
+                (PHYS_OFFSET + dst) as *mut u8,
+                hal::mmu::PAGE_SIZE as usize,
+            )
+        }
+    }
+
+    fn wait_for_interrupt() {
+        entry::wait_for_interrupt()
+    }
+
+    fn clone_args(raw: [u64; 6]) -> hal::user::CloneArgs {
+        signal::clone_args(raw)
+    }
+
+    fn push_signal_frame(
+        context: &mut Context,
+        space: &UserSpace,
+        delivery: &hal::signal::SignalDelivery,
+    ) -> Result<(), hal::mmu::BadUserAddress> {
+        signal::push_signal_frame(context, space, delivery)
+    }
+
+    fn pop_signal_frame(
+        context: &mut Context,
+        space: &UserSpace,
+    ) -> Result<hal::signal::SignalReturn, hal::mmu::BadUserAddress> {
+        signal::pop_signal_frame(context, space, context::mxcsr_mask())
+    }
+
+    const SIGRETURN_TRAMPOLINE: &'static [u8] = &signal::SIGRETURN_TRAMPOLINE;
 }
 
 /// 64 random bits: RDRAND when the CPU has it (retried, as Intel advises, since it may

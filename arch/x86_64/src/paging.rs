@@ -14,6 +14,9 @@ pub mod pte {
     pub const PRESENT: u64 = 1 << 0;
     pub const WRITABLE: u64 = 1 << 1;
     pub const USER: u64 = 1 << 2;
+    /// With PCD: PAT entry 3, uncacheable under the reset PAT (device memory).
+    pub const WRITE_THROUGH: u64 = 1 << 3;
+    pub const CACHE_DISABLE: u64 = 1 << 4;
     pub const HUGE: u64 = 1 << 7;
     pub const GLOBAL: u64 = 1 << 8;
     /// Software bit (the MMU ignores bit 9): the page was mapped without execute permission.
@@ -229,6 +232,67 @@ fn leaf_flags(flags: PageFlags) -> u64 {
     bits
 }
 
+/// The rights a present user leaf entry grants.
+fn flags_of(value: u64) -> PageFlags {
+    PageFlags {
+        write: value & pte::WRITABLE != 0,
+        execute: value & pte::SW_NO_EXECUTE == 0,
+    }
+}
+
+/// Calls `visit` for every present user leaf of `table` (at `level`, covering virtual addresses
+/// from `base`) that lies in `[start, end)`, in address order. Absent entries at any level are
+/// skipped whole, so the cost follows what is mapped, not the size of the range.
+///
+/// # Safety
+/// `table` must be a live page table at `level` reachable through `window`, not edited
+/// concurrently.
+unsafe fn visit_range(
+    window: PhysWindow,
+    table: u64,
+    level: u32,
+    base: u64,
+    start: u64,
+    end: u64,
+    visit: &mut dyn FnMut(u64, u64, PageFlags),
+) {
+    let span = 1u64 << (12 + 9 * (level - 1));
+    let first = if start > base {
+        ((start - base) / span) as usize
+    } else {
+        0
+    };
+    for i in first..512 {
+        let va = base + i as u64 * span;
+        if va >= end {
+            break;
+        }
+        // SAFETY: caller's contract; `i < 512` stays inside the table.
+        let value = unsafe { window.entry(table, i).read() };
+        if value & pte::PRESENT == 0 || value & pte::USER == 0 {
+            continue;
+        }
+        if level == 1 {
+            if va >= start {
+                visit(va, value & pte::ADDRESS, flags_of(value));
+            }
+        } else if value & pte::HUGE == 0 {
+            // SAFETY: a present non-huge entry above level 1 points at a live lower table.
+            unsafe {
+                visit_range(
+                    window,
+                    value & pte::ADDRESS,
+                    level - 1,
+                    va,
+                    start,
+                    end,
+                    visit,
+                )
+            };
+        }
+    }
+}
+
 fn check_page(va: u64) -> Result<(), MapError> {
     if !va.is_multiple_of(PAGE_SIZE) || va >= USER_END {
         return Err(MapError::BadAddress);
@@ -262,6 +326,30 @@ impl UserSpace {
         // SAFETY: `walk` returned a pointer into a live page table.
         let value = unsafe { entry.read() };
         (value & pte::PRESENT != 0 && value & pte::USER != 0).then_some(entry)
+    }
+
+    /// The empty level-1 entry for user page `va`, creating the tables above it: the common
+    /// checks of `map_zeroed` and `map_frame`.
+    fn free_leaf(
+        &mut self,
+        va: u64,
+        flags: PageFlags,
+        frames: &mut dyn FrameAllocator,
+    ) -> Result<*mut u64, MapError> {
+        check_page(va)?;
+        if flags.write && flags.execute {
+            return Err(MapError::WriteExecute);
+        }
+        let table_flags = pte::PRESENT | pte::WRITABLE | pte::USER;
+        // SAFETY: our own tables, edited under `&mut self`; `va` is a user address so only
+        // tables below PML4 entry 256 (ours, not the shared kernel half) are touched.
+        let entry =
+            unsafe { walk_create(machine::window(), self.root, va, 1, table_flags, frames)? };
+        // SAFETY: live entry returned by `walk_create`.
+        if unsafe { entry.read() } & pte::PRESENT != 0 {
+            return Err(MapError::AlreadyMapped);
+        }
+        Ok(entry)
     }
 
     /// Copies between user memory at `va` and the kernel buffer, page by page, through the
@@ -319,25 +407,32 @@ impl AddressSpace for UserSpace {
         flags: PageFlags,
         frames: &mut dyn FrameAllocator,
     ) -> Result<(), MapError> {
-        check_page(va)?;
-        if flags.write && flags.execute {
-            return Err(MapError::WriteExecute);
-        }
-        let window = machine::window();
-        let table_flags = pte::PRESENT | pte::WRITABLE | pte::USER;
-        // SAFETY: our own tables, edited under `&mut self`; `va` is a user address so only
-        // tables below PML4 entry 256 (ours, not the shared kernel half) are touched.
-        let entry = unsafe { walk_create(window, self.root, va, 1, table_flags, frames)? };
-        // SAFETY: live entry returned by `walk_create`.
-        if unsafe { entry.read() } & pte::PRESENT != 0 {
-            return Err(MapError::AlreadyMapped);
-        }
+        let entry = self.free_leaf(va, flags, frames)?;
         let frame = frames.allocate_frame().ok_or(MapError::OutOfMemory)?;
-        // SAFETY: a fresh frame is ours; zero it before the user can see it, then link it.
+        let window = machine::window();
+        // SAFETY: a fresh frame is ours; zero it before the user can see it, then link it into
+        // the live, empty entry `free_leaf` returned.
         unsafe {
             core::ptr::write_bytes(window.ptr(frame), 0, PAGE_SIZE as usize);
             entry.write(frame | leaf_flags(flags));
         }
+        Ok(())
+    }
+
+    fn map_frame(
+        &mut self,
+        va: u64,
+        frame: u64,
+        flags: PageFlags,
+        frames: &mut dyn FrameAllocator,
+    ) -> Result<(), MapError> {
+        if !frame.is_multiple_of(PAGE_SIZE) || frame & !pte::ADDRESS != 0 {
+            return Err(MapError::BadAddress);
+        }
+        let entry = self.free_leaf(va, flags, frames)?;
+        // SAFETY: live, empty entry of our own table (`free_leaf`); the caller hands us one
+        // reference to `frame`, which `unmap`/`destroy` give back.
+        unsafe { entry.write(frame | leaf_flags(flags)) };
         Ok(())
     }
 
@@ -371,17 +466,24 @@ impl AddressSpace for UserSpace {
         Ok(())
     }
 
-    fn query(&self, va: u64) -> Option<PageFlags> {
+    fn translate(&self, va: u64) -> Option<(u64, PageFlags)> {
         if va >= USER_END {
             return None;
         }
         let entry = self.leaf(va & !(PAGE_SIZE - 1))?;
         // SAFETY: live entry.
         let value = unsafe { entry.read() };
-        Some(PageFlags {
-            write: value & pte::WRITABLE != 0,
-            execute: value & pte::SW_NO_EXECUTE == 0,
-        })
+        Some((value & pte::ADDRESS, flags_of(value)))
+    }
+
+    fn for_each_mapped(&self, start: u64, end: u64, visit: &mut dyn FnMut(u64, u64, PageFlags)) {
+        let end = end.min(USER_END);
+        if start >= end {
+            return;
+        }
+        // SAFETY: our own tables, read under `&self` (edits need `&mut self`); only the user
+        // half (PML4 entries below 256, since `end <= USER_END`) is walked.
+        unsafe { visit_range(machine::window(), self.root, 4, 0, start, end, visit) };
     }
 
     fn write_user(
@@ -550,6 +652,107 @@ mod tests {
         assert_eq!(s.unmap(0x401000, &mut f), Err(MapError::NotMapped));
         s.destroy(&mut f);
         assert!(f.live.is_empty(), "leaked {} frames", f.live.len());
+    }
+
+    #[test]
+    fn map_frame_shares_and_translate_reports_the_frame() {
+        let mut f = HostFrames::new();
+        let mut s = UserSpace::new(&mut f).unwrap();
+        s.map_zeroed(0x1000, RW, &mut f).unwrap();
+        let (frame, flags) = s.translate(0x1234).unwrap();
+        assert_eq!(flags, RW);
+        assert_eq!(frame % 4096, 0);
+        s.write_user(0x1000, b"shared", false).unwrap();
+        // The same frame mapped a second time, read-only: both views see the same bytes.
+        s.map_frame(0x7000_0000, frame, PageFlags::READ, &mut f)
+            .unwrap();
+        assert_eq!(s.translate(0x7000_0000), Some((frame, PageFlags::READ)));
+        let mut back = [0u8; 6];
+        s.read_user(0x7000_0000, &mut back).unwrap();
+        assert_eq!(&back, b"shared");
+        assert_eq!(
+            s.map_frame(0x7000_0000, frame, RW, &mut f),
+            Err(MapError::AlreadyMapped)
+        );
+        assert_eq!(
+            s.map_frame(0x7000_1000, frame + 1, RW, &mut f),
+            Err(MapError::BadAddress)
+        );
+        assert_eq!(
+            s.map_frame(
+                0x7000_1000,
+                frame,
+                PageFlags {
+                    write: true,
+                    execute: true
+                },
+                &mut f
+            ),
+            Err(MapError::WriteExecute)
+        );
+        assert_eq!(s.translate(USER_END), None);
+        assert_eq!(s.translate(0x2000), None);
+        // Unmapping the second view drops one reference; the host allocator is not counting,
+        // so take the frame back out of its books first to see that unmap hands it over.
+        let mut handed_back = Vec::new();
+        struct Recorder<'a>(&'a mut Vec<u64>);
+        impl FrameAllocator for Recorder<'_> {
+            fn allocate_frame(&mut self) -> Option<u64> {
+                None
+            }
+            fn free_frame(&mut self, frame: u64) {
+                self.0.push(frame);
+            }
+        }
+        s.unmap(0x7000_0000, &mut Recorder(&mut handed_back))
+            .unwrap();
+        assert_eq!(handed_back, vec![frame]);
+        assert_eq!(s.translate(0x1000).map(|t| t.0), Some(frame));
+        s.destroy(&mut f);
+        assert!(f.live.is_empty());
+    }
+
+    #[test]
+    fn for_each_mapped_visits_in_order_and_only_the_range() {
+        let mut f = HostFrames::new();
+        let mut s = UserSpace::new(&mut f).unwrap();
+        // Spread over different PML4, PDPT, PD and PT entries.
+        let pages = [
+            0x1000u64,
+            0x2000,
+            0x20_0000,
+            0x4000_0000,
+            0x7f00_0000_0000,
+            USER_END - 0x1000,
+        ];
+        for &va in pages.iter().rev() {
+            s.map_zeroed(va, if va == 0x2000 { RX } else { RW }, &mut f)
+                .unwrap();
+        }
+        let mut seen = Vec::new();
+        s.for_each_mapped(0, USER_END, &mut |va, frame, flags| {
+            seen.push((va, flags));
+            assert_eq!(s.translate(va).unwrap().0, frame);
+        });
+        let expected: Vec<(u64, PageFlags)> = pages
+            .iter()
+            .map(|&va| (va, if va == 0x2000 { RX } else { RW }))
+            .collect();
+        assert_eq!(seen, expected);
+        // A sub-range, with bounds inside pages and beyond the user range.
+        let mut seen = Vec::new();
+        s.for_each_mapped(0x1800, 0x4000_0001, &mut |va, _, _| seen.push(va));
+        assert_eq!(seen, vec![0x2000, 0x20_0000, 0x4000_0000]);
+        let mut seen = Vec::new();
+        s.for_each_mapped(0x7f00_0000_0000, u64::MAX, &mut |va, _, _| seen.push(va));
+        assert_eq!(seen, vec![0x7f00_0000_0000, USER_END - 0x1000]);
+        let mut count = 0;
+        s.for_each_mapped(0x3000, 0x3000, &mut |_, _, _| count += 1);
+        s.for_each_mapped(0x5000, 0x1000, &mut |_, _, _| count += 1);
+        s.for_each_mapped(0x3000, 0x20_0000, &mut |_, _, _| count += 1);
+        assert_eq!(count, 0);
+        s.destroy(&mut f);
+        assert!(f.live.is_empty());
     }
 
     #[test]

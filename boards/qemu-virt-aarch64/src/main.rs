@@ -1,100 +1,115 @@
 //! Cyphera on QEMU's AArch64 `virt` machine. Every device comes from the device tree: the
 //! PL011 console (`/chosen/stdout-path`, else the first "arm,pl011"), the GIC (v2 or v3 by
-//! `compatible`), PSCI for power (`/psci`, conduit from `method`). Wiring only.
+//! `compatible`), the generic timer's virtual timer (interrupt from the `/timer` node), the
+//! PL031 wall clock, PSCI for power (`/psci`, conduit from `method`). Wiring only.
 #![no_std]
 #![no_main]
 
 use core::ptr::NonNull;
+use drivers::arm_generic_timer::{self, GenericTimer};
 use drivers::gicv2::GicV2;
 use drivers::gicv3::GicV3;
 use drivers::pl011::Pl011;
+use drivers::pl031::Pl031;
 use drivers::psci::{self, Conduit, Psci};
 use fdt::Fdt;
-use fdt::node::FdtNode;
 use hal::boot::BootInfo;
-use hal::irq::IrqController;
+use hal::irq::{IrqController, IrqNumber};
 use hal::power::Power;
+use hal::rtc::Rtc;
 use kernel_core::Platform;
 use spin::Once;
 
 static UART: Once<Pl011> = Once::new();
 static GICV2: Once<GicV2> = Once::new();
 static GICV3: Once<GicV3> = Once::new();
+static TIMER: Once<GenericTimer> = Once::new();
+static RTC: Once<Pl031> = Once::new();
 static PSCI: Once<Psci> = Once::new();
 
 arch_aarch64::board_entry!(main);
 
-/// `(physical address, size)` of a node's `reg` entry `index`.
-fn reg(node: &FdtNode<'_, '_>, index: usize) -> Option<(u64, u64)> {
-    let r = node.reg()?.nth(index)?;
-    Some((r.starting_address as u64, r.size? as u64))
-}
-
-/// Maps `reg` entry `index` of `node` as device memory; returns its virtual address.
-fn map(node: &FdtNode<'_, '_>, index: usize) -> Option<(NonNull<u8>, u64, u64)> {
-    let (pa, size) = reg(node, index)?;
+/// Maps MMIO for the drivers' device-tree probes: device memory in the kernel's direct map.
+fn map(pa: u64, size: u64) -> Option<NonNull<u8>> {
     match arch_aarch64::map_device(pa, size) {
-        Ok(va) => Some((NonNull::new(va as *mut u8)?, pa, size)),
+        Ok(va) => NonNull::new(va as *mut u8),
         Err(e) => {
-            log::warn!("{}: cannot map {pa:#x}+{size:#x}: {e:?}", node.name);
+            log::warn!("cannot map MMIO {pa:#x}+{size:#x}: {e:?}");
             None
         }
     }
 }
 
-fn is_compatible(node: &FdtNode<'_, '_>, with: &str) -> bool {
-    node.compatible()
-        .is_some_and(|c| c.all().any(|s| s == with))
-}
-
-/// The console UART: `/chosen/stdout-path` (options after ':' dropped) if it is a PL011, else
-/// the first PL011 in the tree.
-fn find_uart<'b, 'a>(fdt: &'b Fdt<'a>) -> Option<FdtNode<'b, 'a>> {
-    let from_chosen = fdt
-        .find_node("/chosen")
-        .and_then(|c| c.property("stdout-path"))
-        .and_then(|p| p.as_str())
-        .and_then(|path| path.split(':').next())
-        .and_then(|path| fdt.find_node(path))
-        .filter(|n| is_compatible(n, "arm,pl011"));
-    from_chosen.or_else(|| fdt.find_compatible(&["arm,pl011"]))
-}
-
-/// Brings up the interrupt controller the tree describes; returns a description for the log.
+/// Brings up the interrupt controller the tree describes.
 fn init_gic(fdt: &Fdt<'_>) -> Option<&'static dyn IrqController> {
-    if let Some(node) = fdt.find_compatible(&["arm,gic-v3"]) {
-        let (gicd, gicd_pa, _) = map(&node, 0)?;
-        let (gicr, gicr_pa, gicr_len) = map(&node, 1)?;
-        // SAFETY: the distributor and redistributor region of the tree's GICv3, just mapped as
-        // device memory; nothing else drives them.
-        let gic = GICV3.call_once(|| unsafe { GicV3::new(gicd, gicr, gicr_len as usize) });
+    // SAFETY: `map` maps the tree's register blocks as device memory, and each controller is
+    // probed once and driven only through its static.
+    if let Some((gic, gicd, gicr)) = unsafe { GicV3::from_device_tree(fdt, &map) } {
+        let gic = GICV3.call_once(|| gic);
         gic.init();
         log::info!(
-            "GICv3: distributor {gicd_pa:#x}, redistributors {gicr_pa:#x}+{gicr_len:#x}, {} interrupt IDs",
+            "GICv3: distributor {:#x}, redistributors {:#x}+{:#x}, {} interrupt IDs",
+            gicd.phys,
+            gicr.phys,
+            gicr.size,
             gic.lines()
         );
         return Some(gic);
     }
-    let v2 = [
-        "arm,cortex-a15-gic",
-        "arm,gic-400",
-        "arm,cortex-a9-gic",
-        "arm,cortex-a7-gic",
-    ];
-    if let Some(node) = fdt.find_compatible(&v2) {
-        let (gicd, gicd_pa, _) = map(&node, 0)?;
-        let (gicc, gicc_pa, _) = map(&node, 1)?;
-        // SAFETY: the tree's GICv2 distributor and CPU interface, just mapped as device memory.
-        let gic = GICV2.call_once(|| unsafe { GicV2::new(gicd, gicc) });
+    // SAFETY: as above.
+    if let Some((gic, gicd, gicc)) = unsafe { GicV2::from_device_tree(fdt, &map) } {
+        let gic = GICV2.call_once(|| gic);
         gic.init();
         log::info!(
-            "GICv2: distributor {gicd_pa:#x}, CPU interface {gicc_pa:#x}, {} interrupt IDs",
+            "GICv2: distributor {:#x}, CPU interface {:#x}, {} interrupt IDs",
+            gicd.phys,
+            gicc.phys,
             gic.lines()
         );
         return Some(gic);
     }
     log::warn!("no supported interrupt controller in the device tree");
     None
+}
+
+fn timer_interrupt(_irq: IrqNumber) {
+    if let Some(timer) = TIMER.get() {
+        timer.handle_interrupt();
+    }
+}
+
+/// The EL1 virtual timer: frequency from the `/timer` node's `clock-frequency` if the firmware
+/// gave one (as Linux prefers it), else CNTFRQ_EL0; its interrupt from the node, routed
+/// through the GIC when there is one.
+fn init_timer(fdt: &Fdt<'_>, gic: bool) -> &'static GenericTimer {
+    let node = arm_generic_timer::probe(fdt);
+    let frequency = node
+        .and_then(|n| n.clock_frequency)
+        .unwrap_or_else(GenericTimer::counter_frequency);
+    let Some(timer) = GenericTimer::new(frequency) else {
+        panic!("the generic timer has no frequency (CNTFRQ_EL0 is 0 and the tree gives none)");
+    };
+    let timer = TIMER.call_once(|| timer);
+    timer.init();
+    let intid = node.and_then(|n| n.virtual_interrupt.gic_intid());
+    match intid {
+        Some(intid) if gic => match arch_aarch64::route_interrupt(intid, timer_interrupt) {
+            Ok(()) => {
+                log::info!("timer: generic timer (EL1 virtual), {frequency} Hz, INTID {intid}")
+            }
+            Err(e) => log::warn!("timer: cannot route INTID {intid}: {e:?}; no deadlines"),
+        },
+        _ => log::warn!("timer: no usable interrupt in the device tree; no deadlines"),
+    }
+    timer
+}
+
+fn init_rtc(fdt: &Fdt<'_>) -> Option<&'static dyn Rtc> {
+    // SAFETY: `map` maps the PL031's registers as device memory; only this driver uses them.
+    let rtc = unsafe { Pl031::from_device_tree(fdt, &map) }?;
+    let rtc = RTC.call_once(|| rtc);
+    log::info!("rtc: PL031, {:?} s since the epoch", rtc.unix_time());
+    Some(rtc)
 }
 
 /// PSCI from `/psci`, if it has the standard (0.2+) function IDs.
@@ -153,14 +168,11 @@ fn main(boot: &'static BootInfo) -> ! {
         Err(e) => panic!("device tree: {e:?}"),
     };
 
-    let Some(uart_node) = find_uart(&fdt) else {
-        panic!("no PL011 UART in the device tree");
+    // SAFETY: `map` maps the console UART as device memory; only this driver uses it.
+    let Some((uart, uart_mmio)) = (unsafe { Pl011::from_device_tree(&fdt, &map) }) else {
+        panic!("no usable PL011 UART in the device tree");
     };
-    let Some((uart_base, uart_pa, _)) = map(&uart_node, 0) else {
-        panic!("PL011 {} has no usable reg", uart_node.name);
-    };
-    // SAFETY: the tree's console PL011, just mapped as device memory; only this driver uses it.
-    let uart = UART.call_once(|| unsafe { Pl011::new(uart_base) });
+    let uart = UART.call_once(|| uart);
     uart.init();
     kernel_core::console::init(uart);
 
@@ -170,11 +182,14 @@ fn main(boot: &'static BootInfo) -> ! {
         .and_then(|p| p.as_str())
         .unwrap_or("unknown machine");
     log::info!("machine: {model}");
-    log::info!("console: PL011 at {uart_pa:#x} ({})", uart_node.name);
+    log::info!("console: PL011 at {:#x}", uart_mmio.phys);
 
-    if let Some(gic) = init_gic(&fdt) {
+    let gic = init_gic(&fdt);
+    if let Some(gic) = gic {
         arch_aarch64::set_irq_controller(gic);
     }
+    let timer = init_timer(&fdt, gic.is_some());
+    let rtc = init_rtc(&fdt);
     let power: &'static dyn Power = match find_psci(&fdt) {
         Some(psci) => psci,
         None => {
@@ -190,6 +205,8 @@ fn main(boot: &'static BootInfo) -> ! {
             console: uart,
             power,
             initramfs,
+            timer,
+            rtc,
         },
     )
 }

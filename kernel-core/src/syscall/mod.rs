@@ -3,77 +3,42 @@
 //! semantics. Unimplemented and unknown calls return `-ENOSYS`, each reported once.
 
 mod fs;
+mod futex;
 mod memory;
 mod process;
+/// Flag sets callers (and tests) use.
+pub mod process_flags {
+    use super::process::*;
+    /// What pthread_create passes (musl and glibc alike).
+    pub const THREAD_FLAGS: u64 = CLONE_VM
+        | CLONE_FS
+        | CLONE_FILES
+        | CLONE_SIGHAND
+        | CLONE_THREAD
+        | CLONE_SYSVSEM
+        | CLONE_SETTLS
+        | CLONE_PARENT_SETTID
+        | CLONE_CHILD_CLEARTID
+        | CLONE_CHILD_SETTID;
+}
+mod signal;
 mod system;
+mod time;
 
 use crate::errno::{Errno, SysResult};
-use crate::process::Process;
-use alloc::collections::BTreeSet;
+use crate::task::{Kernel, Tid};
 use hal::arch::Arch;
-use hal::console::Console;
-use hal::mmu::FrameAllocator;
 use hal::syscall::Sysno;
 use hal::user::UserContext;
 
-/// Kernel-wide state the syscall handlers use.
-pub struct Kernel<'a> {
-    pub frames: &'a mut dyn FrameAllocator,
-    pub console: &'a dyn Console,
-    /// Syscall numbers already reported as unsupported: each is logged once, not per call.
-    reported: BTreeSet<u64>,
-}
-
-impl<'a> Kernel<'a> {
-    pub fn new(frames: &'a mut dyn FrameAllocator, console: &'a dyn Console) -> Self {
-        Self {
-            frames,
-            console,
-            reported: BTreeSet::new(),
-        }
-    }
-}
-
-/// What the process does after a system call.
+/// What the thread does after its system call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Resume it with this value in the result register.
     Return(u64),
-    /// The whole process exits with this status (0..=255).
-    Exit(u8),
-}
-
-/// Handles the system call the process just made: decodes it with the arch's table, runs it and
-/// stores the result in the process's context.
-pub fn handle<A: Arch>(kernel: &mut Kernel, process: &mut Process<A>) -> Outcome {
-    let number = process.context.syscall_number();
-    let args = process.context.syscall_args();
-    let sysno = A::sysno(number);
-    let outcome = match sysno.and_then(|s| dispatch(kernel, process, s, args)) {
-        Some(outcome) => outcome,
-        None => {
-            if kernel.reported.insert(number) {
-                match sysno {
-                    Some(s) => log::warn!(
-                        "pid {} ({}): syscall {} ({number}) is not implemented yet, returning -ENOSYS",
-                        process.pid,
-                        process.name,
-                        s.name()
-                    ),
-                    None => log::warn!(
-                        "pid {} ({}): unknown syscall number {number}, returning -ENOSYS",
-                        process.pid,
-                        process.name
-                    ),
-                }
-            }
-            Outcome::Return(Errno::ENOSYS.as_return())
-        }
-    };
-    if let Outcome::Return(value) = outcome {
-        process.context.set_syscall_return(value);
-    }
-    outcome
+    /// Nothing to store: the thread was parked (its waker stores the result), its registers were
+    /// replaced (execve, rt_sigreturn), or it no longer exists (exit).
+    Done,
 }
 
 fn ret(result: SysResult) -> Outcome {
@@ -83,22 +48,160 @@ fn ret(result: SysResult) -> Outcome {
     })
 }
 
-/// One line per supported call: the arch tables decide the numbers, this decides the meaning.
-/// `None`: Linux has the call but Cyphera does not implement it yet.
+/// Handles the system call `tid` just made and stores its result.
+pub fn handle<A: Arch>(k: &mut Kernel<A>, tid: Tid) {
+    let t = &k.threads[&tid];
+    let number = t.context.syscall_number();
+    let args = t.context.syscall_args();
+    let sysno = A::sysno(number);
+    let outcome = match sysno.and_then(|s| dispatch(k, tid, s, args)) {
+        Some(outcome) => outcome,
+        None => {
+            if k.reported.insert(number) {
+                let p = k.process_of(tid);
+                match sysno {
+                    Some(s) => log::warn!(
+                        "pid {} ({}): syscall {} ({number}) is not implemented yet, returning -ENOSYS",
+                        p.pid,
+                        p.name,
+                        s.name()
+                    ),
+                    None => log::warn!(
+                        "pid {} ({}): unknown syscall number {number}, returning -ENOSYS",
+                        p.pid,
+                        p.name
+                    ),
+                }
+            }
+            Outcome::Return(Errno::ENOSYS.as_return())
+        }
+    };
+    if let Outcome::Return(value) = outcome
+        && let Some(t) = k.threads.get_mut(&tid)
+    {
+        t.context.set_syscall_return(value);
+    }
+}
+
+/// One line per supported call. `None`: Linux has the call but Cyphera does not implement it yet.
 pub fn dispatch<A: Arch>(
-    kernel: &mut Kernel,
-    p: &mut Process<A>,
+    k: &mut Kernel<A>,
+    tid: Tid,
     sysno: Sysno,
     a: [u64; 6],
 ) -> Option<Outcome> {
+    use Sysno as S;
     Some(match sysno {
-        Sysno::Write => ret(fs::write(kernel, p, a[0], a[1], a[2])),
-        Sysno::Writev => ret(fs::writev(kernel, p, a[0], a[1], a[2])),
-        Sysno::Exit | Sysno::ExitGroup => Outcome::Exit(a[0] as u8),
-        Sysno::Getpid | Sysno::Gettid => ret(Ok(p.pid as u64)),
-        Sysno::Getppid => ret(Ok(process::parent_pid(p))),
-        Sysno::Uname => ret(system::uname(p, a[0])),
-        Sysno::Brk => ret(memory::brk(kernel, p, a[0])),
+        // files: descriptors, the console, pipes, poll/select, epoll, eventfd
+        S::Read => fs::read(k, tid, a[0], a[1], a[2]),
+        S::Write => fs::write(k, tid, a[0], a[1], a[2]),
+        S::Readv => fs::readv(k, tid, a[0], a[1], a[2]),
+        S::Writev => fs::writev(k, tid, a[0], a[1], a[2]),
+        S::Pread64 | S::Pwrite64 => ret(fs::pread_pwrite(k, tid, a[0], a[3])),
+        S::Close => ret(fs::close(k, tid, a[0])),
+        S::Dup => ret(fs::dup(k, tid, a[0])),
+        S::Dup2 => ret(fs::dup2(k, tid, a[0], a[1])),
+        S::Dup3 => ret(fs::dup3(k, tid, a[0], a[1], a[2])),
+        S::Fcntl => ret(fs::fcntl(k, tid, a[0], a[1], a[2])),
+        S::Ioctl => ret(fs::ioctl(k, tid, a[0], a[1], a[2])),
+        S::Lseek => ret(fs::lseek(k, tid, a[0], a[1], a[2])),
+        S::Pipe => ret(fs::pipe2(k, tid, a[0], 0)),
+        S::Pipe2 => ret(fs::pipe2(k, tid, a[0], a[1])),
+        S::Poll => fs::poll(k, tid, a[0], a[1], a[2]),
+        S::Ppoll => fs::ppoll(k, tid, a),
+        S::Select => fs::select(k, tid, a),
+        S::Pselect6 => fs::pselect6(k, tid, a),
+        S::EpollCreate => ret(fs::epoll_create(k, tid, a[0])),
+        S::EpollCreate1 => ret(fs::epoll_create1(k, tid, a[0])),
+        S::EpollCtl => ret(fs::epoll_ctl(k, tid, a[0], a[1], a[2], a[3])),
+        S::EpollWait => fs::epoll_pwait(k, tid, [a[0], a[1], a[2], a[3], 0, 0]),
+        S::EpollPwait => fs::epoll_pwait(k, tid, a),
+        S::EpollPwait2 => fs::epoll_pwait2(k, tid, a),
+        S::Eventfd => ret(fs::eventfd2(k, tid, a[0], 0)),
+        S::Eventfd2 => ret(fs::eventfd2(k, tid, a[0], a[1])),
+        // processes and threads
+        S::Exit => process::exit(k, tid, a[0]),
+        S::ExitGroup => process::exit_group(k, tid, a[0]),
+        S::Getpid => ret(Ok(k.threads[&tid].pid as u64)),
+        S::Gettid => ret(Ok(tid as u64)),
+        S::Getppid => ret(Ok(process::parent(k, tid))),
+        S::SetTidAddress => ret(process::set_tid_address(k, tid, a[0])),
+        S::SetRobustList => ret(process::set_robust_list(k, tid, a[0], a[1])),
+        S::GetRobustList => ret(process::get_robust_list(k, tid, a[0], a[1], a[2])),
+        S::Clone => process::clone(k, tid, A::clone_args(a)),
+        S::Clone3 => process::clone3(k, tid, a[0], a[1]),
+        S::Fork => process::clone(
+            k,
+            tid,
+            hal::user::CloneArgs {
+                flags: crate::signal::SIGCHLD as u64,
+                ..Default::default()
+            },
+        ),
+        S::Vfork => process::clone(
+            k,
+            tid,
+            hal::user::CloneArgs {
+                flags: process::CLONE_VM | process::CLONE_VFORK | crate::signal::SIGCHLD as u64,
+                ..Default::default()
+            },
+        ),
+        S::Execve => process::execve(k, tid, a[0], a[1], a[2]),
+        S::Wait4 => process::wait4(k, tid, a[0] as i64 as i32, a[1], a[2], a[3]),
+        S::Waitid => process::waitid(k, tid, a[0], a[1], a[2], a[3], a[4]),
+        S::Getpgid => ret(process::getpgid(k, tid, a[0])),
+        S::Getpgrp => ret(process::getpgid(k, tid, 0)),
+        S::Setpgid => ret(process::setpgid(k, tid, a[0], a[1])),
+        S::Getsid => ret(process::getsid(k, tid, a[0])),
+        S::Setsid => ret(process::setsid(k, tid)),
+        S::Prlimit64 => ret(process::prlimit(k, tid, a[0], a[1], a[2], a[3])),
+        S::Getrlimit => ret(process::prlimit(k, tid, 0, a[0], 0, a[1])),
+        S::Setrlimit => ret(process::prlimit(k, tid, 0, a[0], a[1], 0)),
+        S::Getuid | S::Geteuid | S::Getgid | S::Getegid => ret(Ok(0)),
+        S::Getresuid | S::Getresgid => ret(process::getres_ids(k, tid, [a[0], a[1], a[2]])),
+        // No supplementary groups; a negative size is EINVAL.
+        S::Getgroups => ret(if (a[0] as i32) < 0 {
+            Err(Errno::EINVAL)
+        } else {
+            Ok(0)
+        }),
+        S::SchedYield => process::sched_yield(k, tid),
+        S::SchedGetaffinity => ret(process::sched_getaffinity(k, tid, a[0], a[1], a[2])),
+        S::SchedSetaffinity => ret(process::sched_setaffinity(k, tid, a[0], a[1], a[2])),
+        S::ArchPrctl => ret(process::arch_prctl(k, tid, a[0], a[1])),
+        S::Getrandom => ret(system::getrandom(k, tid, a[0], a[1], a[2])),
+        S::Uname => ret(system::uname(k, tid, a[0])),
+        S::Futex => futex::futex(k, tid, a),
+        // memory
+        S::Brk => ret(memory::brk(k, tid, a[0])),
+        S::Mmap => ret(memory::mmap(k, tid, a)),
+        S::Munmap => ret(memory::munmap(k, tid, a[0], a[1])),
+        S::Mprotect => ret(memory::mprotect(k, tid, a[0], a[1], a[2])),
+        S::Mremap => ret(memory::mremap(k, tid, a)),
+        S::Madvise => ret(memory::madvise(k, tid, a[0], a[1], a[2])),
+        S::Msync => ret(memory::msync(k, tid, a[0], a[1], a[2])),
+        S::Mincore => ret(memory::mincore(k, tid, a[0], a[1], a[2])),
+        // signals
+        S::RtSigaction => ret(signal::rt_sigaction(k, tid, a[0], a[1], a[2], a[3])),
+        S::RtSigprocmask => ret(signal::rt_sigprocmask(k, tid, a[0], a[1], a[2], a[3])),
+        S::RtSigpending => ret(signal::rt_sigpending(k, tid, a[0], a[1])),
+        S::RtSigsuspend => signal::rt_sigsuspend(k, tid, a[0], a[1]),
+        S::Pause => signal::pause(k, tid),
+        S::RtSigtimedwait => signal::rt_sigtimedwait(k, tid, a[0], a[1], a[2], a[3]),
+        S::Sigaltstack => ret(signal::sigaltstack(k, tid, a[0], a[1])),
+        S::Kill => ret(signal::kill(k, tid, a[0] as i64 as i32, a[1])),
+        S::Tkill => ret(signal::tgkill(k, tid, None, a[0], a[1])),
+        S::Tgkill => ret(signal::tgkill(k, tid, Some(a[0]), a[1], a[2])),
+        S::RtSigreturn => signal::rt_sigreturn(k, tid),
+        // time
+        S::ClockGettime => ret(time::clock_gettime(k, tid, a[0], a[1])),
+        S::ClockGetres => ret(time::clock_getres(k, tid, a[0], a[1])),
+        S::Gettimeofday => ret(time::gettimeofday(k, tid, a[0], a[1])),
+        S::Time => ret(time::time(k, tid, a[0])),
+        S::Nanosleep => time::nanosleep(k, tid, time::CLOCK_MONOTONIC_FOR_SLEEP, 0, a[0], a[1]),
+        S::ClockNanosleep => time::nanosleep(k, tid, a[0], a[1], a[2], a[3]),
+        S::Times => ret(time::times(k, tid, a[0])),
+        S::Getrusage => ret(time::getrusage(k, tid, a[0] as i64 as i32, a[1])),
         _ => return None,
     })
 }

@@ -1,8 +1,7 @@
 //! System-information system calls.
 
-use crate::errno::SysResult;
-use crate::process::Process;
-use crate::uaccess;
+use crate::errno::{Errno, SysResult};
+use crate::task::{Kernel, Tid};
 use hal::arch::Arch;
 
 /// Each `struct utsname` field is 65 bytes (`__NEW_UTS_LEN + 1`).
@@ -25,7 +24,40 @@ pub fn utsname(machine: &str) -> [u8; 6 * UTS_FIELD] {
     out
 }
 
-pub fn uname<A: Arch>(p: &mut Process<A>, buf: u64) -> SysResult {
-    uaccess::write_bytes(&p.space, A::USER_END, buf, &utsname(A::MACHINE))?;
+pub fn uname<A: Arch>(k: &mut Kernel<A>, tid: Tid, buf: u64) -> SysResult {
+    k.user(tid).write(buf, &utsname(A::MACHINE))?;
     Ok(0)
+}
+
+const GRND_NONBLOCK: u64 = 1;
+const GRND_RANDOM: u64 = 2;
+const GRND_INSECURE: u64 = 4;
+/// Linux returns at most this much per call (and never blocks once seeded).
+const GETRANDOM_MAX: u64 = 32 << 20;
+
+pub fn getrandom<A: Arch>(
+    k: &mut Kernel<A>,
+    tid: Tid,
+    buf: u64,
+    len: u64,
+    flags: u64,
+) -> SysResult {
+    if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
+        || flags & (GRND_RANDOM | GRND_INSECURE) == (GRND_RANDOM | GRND_INSECURE)
+    {
+        return Err(Errno::EINVAL);
+    }
+    let len = len.min(GETRANDOM_MAX);
+    let mut chunk = [0u8; 256];
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(chunk.len() as u64) as usize;
+        k.rng.fill(&mut chunk[..n]);
+        let at = buf.checked_add(done).ok_or(Errno::EFAULT)?;
+        if let Err(e) = k.user(tid).write(at, &chunk[..n]) {
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        done += n as u64;
+    }
+    Ok(done)
 }

@@ -1,12 +1,22 @@
 //! A tiny runtime for Cyphera's userspace test programs: the ELF entry `_start` (argc, argv, envp
 //! and auxv from the initial stack, as Linux lays them out), raw per-arch system calls, printing,
-//! and a panic handler that reports and exits with 101. No libc: every program built on it is a
-//! genuine static Linux binary whose behaviour can be compared between Linux and Cyphera.
+//! and a panic handler that reports and exits with 101; for the conformance programs also typed
+//! syscall wrappers, checks that print comparable lines, signals and their saved contexts, raw
+//! threads and a futex mutex. No libc: every program built on it is a genuine static Linux binary
+//! whose behaviour can be compared between Linux and Cyphera.
 #![no_std]
 
+pub mod check;
+pub mod errno;
+pub mod exec;
 pub mod io;
+pub mod signal;
 pub mod start;
+pub mod sync;
+pub mod sys;
 pub mod syscall;
+pub mod text;
+pub mod thread;
 
 pub use start::Env;
 

@@ -67,6 +67,24 @@ impl Env {
         unsafe { cstr(*self.argv.add(i)) }
     }
 
+    /// The kernel's argv array (null-terminated), for passing on to execve.
+    pub fn argv_ptr(&self) -> *const *const u8 {
+        self.argv
+    }
+
+    /// The kernel's envp array (null-terminated), for passing on to execve.
+    pub fn envp_ptr(&self) -> *const *const u8 {
+        self.envp
+    }
+
+    /// The value of environment variable `name`, if set.
+    pub fn var(&self, name: &[u8]) -> Option<&'static [u8]> {
+        self.vars().find_map(|v| {
+            let rest = v.strip_prefix(name)?;
+            rest.strip_prefix(b"=")
+        })
+    }
+
     /// The environment strings (`NAME=value`), in order.
     pub fn vars(&self) -> impl Iterator<Item = &'static [u8]> + '_ {
         // SAFETY: i < envc, so envp[i] is one of the kernel's NUL-terminated strings.

@@ -1,0 +1,3 @@
+module cyphera.dev/conformance
+
+go 1.19
