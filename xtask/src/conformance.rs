@@ -81,7 +81,27 @@ pub enum Feature {
 /// listed here; the lead adds each feature as it lands (the Linux side runs every program
 /// regardless), e.g. `&[Fork, Mmap]` runs `fork-wait` and `mmap` on Cyphera. A program whose
 /// features are all listed but fails on Cyphera fails the suite.
-pub const AVAILABLE: &[Feature] = &[];
+pub const AVAILABLE: &[Feature] = &[
+    Fork,
+    Vfork,
+    Exec,
+    Threads,
+    Futex,
+    Tls,
+    Mmap,
+    Signals,
+    FaultSignals,
+    AltStack,
+    JobControl,
+    Clocks,
+    Sleep,
+    Preemption,
+    FpState,
+    SysInfo,
+    Pipe,
+    Poll,
+    Epoll,
+];
 
 /// How a program is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -2,7 +2,9 @@
 //! `clone(CLONE_VM|CLONE_VFORK)` + `execve` and talks to the child through pipes. The program
 //! runs itself (found through argv[0]: there is no /proc/self/exe to rely on) in various roles:
 //! exit codes, captured stdout and stderr, stdin fed through a pipe, the environment set or
-//! cleared, several children at once, a child killed by SIGABRT, and a missing program.
+//! cleared, several children at once, a child killed by SIGABRT, and a missing program. Stdin
+//! is always given explicitly: `output()` would otherwise open /dev/null, which needs a file
+//! system (`std-fs` is the program for that).
 
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -77,6 +79,7 @@ fn main() {
 
     let out = Command::new(me)
         .args(["echo", "a", "b c", "d"])
+        .stdin(Stdio::inherit())
         .output()
         .unwrap();
     expect(
@@ -84,7 +87,11 @@ fn main() {
         format!("{:?}", String::from_utf8_lossy(&out.stdout)),
         r#""a b c d\n""#,
     );
-    let out = Command::new(me).arg("both").output().unwrap();
+    let out = Command::new(me)
+        .arg("both")
+        .stdin(Stdio::inherit())
+        .output()
+        .unwrap();
     expect(
         "child writing to both: stdout, stderr, code",
         format!(
@@ -99,6 +106,7 @@ fn main() {
     let out = Command::new(me)
         .arg("env")
         .env("CYPHERA_TEST", "42")
+        .stdin(Stdio::inherit())
         .output()
         .unwrap();
     expect(
@@ -106,7 +114,12 @@ fn main() {
         format!("{:?}", String::from_utf8_lossy(&out.stdout)),
         r#""CYPHERA_TEST=42\nHOME is set\n""#,
     );
-    let out = Command::new(me).arg("env").env_clear().output().unwrap();
+    let out = Command::new(me)
+        .arg("env")
+        .env_clear()
+        .stdin(Stdio::inherit())
+        .output()
+        .unwrap();
     expect(
         "child with a cleared environment",
         format!("{:?}", String::from_utf8_lossy(&out.stdout)),
@@ -151,8 +164,10 @@ fn main() {
 
     let status = Command::new(me)
         .arg("abort")
-        .stderr(Stdio::null())
-        .status()
+        .stdin(Stdio::inherit())
+        .stderr(Stdio::piped())
+        .output()
+        .map(|o| o.status)
         .unwrap();
     expect(
         "child calling abort(): code, signal",
