@@ -232,13 +232,11 @@ pub fn test_command(args: &TestArgs) -> Result<u8> {
             _ => println!("note: the {arch} QEMU tests need both userspace builds; not run"),
         }
         if let Some(suite) = &suite {
-            let explicit = args.board.is_some();
             cases.extend(conformance::qemu_cases(
                 suite,
                 board,
                 &kernel,
                 args.release,
-                explicit,
                 &args.filter,
                 &mut tally,
             ));

@@ -952,3 +952,39 @@ fn a_large_blocking_write_continues_as_the_reader_drains_the_pipe() {
     }
     assert_eq!(got, data);
 }
+
+#[test]
+fn parking_with_a_signal_already_pending_ends_at_once() {
+    let (mut k, _) = kernel();
+    let init = process(&mut k, 0, [sys(nr::GETPID, &[])]);
+    set_action(&mut k, init, signal::SIGUSR1, 0x7000, 0);
+    k.threads
+        .get_mut(&init)
+        .unwrap()
+        .blocked
+        .insert(signal::SIGUSR1);
+    k.send_to_process(init, signal::SigInfo::user(signal::SIGUSR1, 0, 0));
+    k.threads
+        .get_mut(&init)
+        .unwrap()
+        .blocked
+        .remove(signal::SIGUSR1);
+    let park = |progress| super::wait::Park {
+        key: super::wait::new_key(),
+        deadline: None,
+        wake_at: None,
+        progress,
+        restart: crate::task::Restart::IfSaRestart,
+    };
+    // Bytes already written are the result; nothing is left for a re-run to find.
+    let outcome = super::wait::park(&mut k, init, park(10));
+    assert_eq!(outcome, crate::syscall::Outcome::Return(10));
+    assert_eq!(k.threads[&init].interrupted, None);
+    assert!(!super::wait::resume(&mut k, init).rerun);
+    // Nothing moved: the signal's delivery decides (-EINTR or a restart).
+    k.threads.get_mut(&init).unwrap().state = ThreadState::Runnable;
+    let outcome = super::wait::park(&mut k, init, park(0));
+    assert_eq!(outcome, crate::syscall::Outcome::Done);
+    assert!(k.threads[&init].interrupted.is_some());
+    assert!(!super::wait::resume(&mut k, init).rerun);
+}

@@ -173,6 +173,26 @@ pub fn park<A: Arch>(k: &mut Kernel<A>, tid: Tid, park: Park) -> Outcome {
         },
         park.restart,
     );
+    if k.threads
+        .get(&tid)
+        .is_some_and(|t| !matches!(t.state, ThreadState::Blocked { .. }))
+    {
+        // A signal was already pending: the wait ended as it began. The call will not run
+        // again as it was, and bytes already moved are its result, as in the run loop below.
+        with_io(|s| {
+            if let Some(list) = s.parked.get_mut(&tid) {
+                list.pop();
+                if list.is_empty() {
+                    s.parked.remove(&tid);
+                }
+            }
+            s.live.remove(&park.key);
+        });
+        if park.progress > 0 {
+            k.threads.get_mut(&tid).expect("thread").interrupted = None;
+            return Outcome::Return(park.progress);
+        }
+    }
     Outcome::Done
 }
 
