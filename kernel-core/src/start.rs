@@ -70,8 +70,9 @@ pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
     let clock = Clock::new(platform.timer, boot_time);
     let mut kernel = Kernel::<A>::new(frames, platform.console, clock, platform.initramfs);
 
+    let baseline = kernel.frames.free_frames();
     let status = match start_init(&mut kernel, &spec) {
-        Ok(()) => match sched::run(&mut kernel) {
+        Ok(()) => match run_and_account(&mut kernel, baseline) {
             InitEnd::Exited(status) => {
                 kprintln!("cyphera: init exited with status {status}");
                 status
@@ -91,6 +92,32 @@ pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
         }
     };
     platform.power.power_off(status)
+}
+
+/// Runs until init ends, then ends every process still alive and checks that every frame user
+/// memory took came back: the marker `cyphera: memory leak` tells the test harness otherwise.
+fn run_and_account<A: Arch>(kernel: &mut Kernel<A>, baseline: u64) -> InitEnd {
+    let end = sched::run(kernel);
+    let survivors: Vec<_> = kernel.processes.keys().copied().collect();
+    for pid in survivors {
+        kernel.exit_group(
+            pid,
+            crate::task::ExitStatus::Killed {
+                signal: signal::SIGKILL,
+                core: false,
+            },
+        );
+    }
+    let free = kernel.frames.free_frames();
+    if free == baseline {
+        log::info!("memory: every user frame returned ({free} free)");
+    } else {
+        kprintln!(
+            "cyphera: memory leak: {} frames not returned after every process ended",
+            baseline as i64 - free as i64
+        );
+    }
+    end
 }
 
 /// Finds init in the initramfs and makes it process 1.

@@ -747,6 +747,14 @@ fn describe_outcome(o: &Outcome) -> String {
 
 /// Checks a finished boot against the case's expectations and the Linux reference run.
 fn check(case: &Case, s: &Session, xtask_status: Option<i32>) -> Result<String, String> {
+    // After init ends the kernel ends every process and checks that all their memory came back.
+    if let Some(leak) = s
+        .console
+        .iter()
+        .find(|l| l.contains("cyphera: memory leak"))
+    {
+        return Err(leak.clone());
+    }
     let got = describe_outcome(&s.outcome);
     match case.expect {
         Expect::Exit(n) => {
