@@ -420,17 +420,7 @@ fn do_read<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, buffers: Buffers) -> O
                 Ok(Transfer::WouldBlock { .. }) => {
                     let key = wait::new_key();
                     pipe.borrow_mut().read_queue.register(key);
-                    wait::park(
-                        k,
-                        tid,
-                        Park {
-                            key,
-                            deadline: None,
-                            wake_at: None,
-                            progress: 0,
-                            restart: Restart::IfSaRestart,
-                        },
-                    )
+                    park_io(k, tid, key, 0)
                 }
                 Err(e) => ret(Err(e)),
             }
@@ -448,17 +438,7 @@ fn do_read<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, buffers: Buffers) -> O
                     let key = wait::new_key();
                     e.queue.register(key);
                     drop(desc);
-                    wait::park(
-                        k,
-                        tid,
-                        Park {
-                            key,
-                            deadline: None,
-                            wake_at: None,
-                            progress: 0,
-                            restart: Restart::IfSaRestart,
-                        },
-                    )
+                    park_io(k, tid, key, 0)
                 }
             }
         }
@@ -531,17 +511,7 @@ fn do_write<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, buffers: Buffers) -> 
                 Ok(Transfer::WouldBlock { progress }) => {
                     let key = wait::new_key();
                     pipe.borrow_mut().write_queue.register(key);
-                    wait::park(
-                        k,
-                        tid,
-                        Park {
-                            key,
-                            deadline: None,
-                            wake_at: None,
-                            progress,
-                            restart: Restart::IfSaRestart,
-                        },
-                    )
+                    park_io(k, tid, key, progress)
                 }
                 Err(e) => ret(Err(e)),
             }
@@ -563,17 +533,7 @@ fn do_write<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, buffers: Buffers) -> 
                     let key = wait::new_key();
                     e.queue.register(key);
                     drop(desc);
-                    wait::park(
-                        k,
-                        tid,
-                        Park {
-                            key,
-                            deadline: None,
-                            wake_at: None,
-                            progress: 0,
-                            restart: Restart::IfSaRestart,
-                        },
-                    )
+                    park_io(k, tid, key, 0)
                 }
                 Err(err) => ret(Err(err)),
             }
@@ -926,18 +886,44 @@ fn do_poll<A: Arch>(
             }
         }
     })?;
-    let wake = wake_at(k, deadline, sample);
-    Ok(wait::park(
+    Ok(park_poll(k, tid, key, deadline, sample))
+}
+
+/// Parks a read or write that cannot proceed until `key` is notified, with `progress` bytes
+/// already transferred (a restartable call: SA_RESTART re-runs it).
+fn park_io<A: Arch>(k: &mut Kernel<A>, tid: Tid, key: u64, progress: u64) -> Outcome {
+    let park = Park {
+        key,
+        deadline: None,
+        wake_at: None,
+        progress,
+        restart: Restart::IfSaRestart,
+    };
+    wait::park(k, tid, park)
+}
+
+/// Parks poll, select or epoll until `key` is notified or `deadline` passes (also waking to
+/// sample files that cannot notify, when `sample`); a handler ends it with -EINTR, as Linux's
+/// ERESTARTNOHAND does.
+fn park_poll<A: Arch>(
+    k: &mut Kernel<A>,
+    tid: Tid,
+    key: u64,
+    deadline: Option<u64>,
+    sample: bool,
+) -> Outcome {
+    let wake_at = wake_at(k, deadline, sample);
+    wait::park(
         k,
         tid,
         Park {
             key,
             deadline,
-            wake_at: wake,
+            wake_at,
             progress: 0,
             restart: Restart::Never,
         },
-    ))
+    )
 }
 
 fn check_nfds<A: Arch>(k: &Kernel<A>, tid: Tid, nfds: u64) -> Result<(), Errno> {
@@ -1110,18 +1096,7 @@ fn do_select<A: Arch>(
     for f in files {
         f.borrow_mut().register(key);
     }
-    let wake = wake_at(k, deadline, sample);
-    Ok(wait::park(
-        k,
-        tid,
-        Park {
-            key,
-            deadline,
-            wake_at: wake,
-            progress: 0,
-            restart: Restart::Never,
-        },
-    ))
+    Ok(park_poll(k, tid, key, deadline, sample))
 }
 
 pub fn select<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> Outcome {
@@ -1334,18 +1309,7 @@ fn do_epoll_wait<A: Arch>(
     }
     let key = wait::new_key();
     f.borrow_mut().register(key);
-    let wake = wake_at(k, deadline, sample);
-    Ok(wait::park(
-        k,
-        tid,
-        Park {
-            key,
-            deadline,
-            wake_at: wake,
-            progress: 0,
-            restart: Restart::Never,
-        },
-    ))
+    Ok(park_poll(k, tid, key, deadline, sample))
 }
 
 /// epoll_wait(2) (`sigmask` 0) and epoll_pwait(2): the timeout in milliseconds.
