@@ -148,9 +148,15 @@ fn start_init<A: Arch>(kernel: &mut Kernel<A>, spec: &InitSpec) -> Result<(), (u
     }
     let argv: Vec<&[u8]> = spec.argv.iter().map(|s| s.as_bytes()).collect();
     let envp: Vec<&[u8]> = spec.envp.iter().map(|s| s.as_bytes()).collect();
-    let (vm, context) =
-        process::load::<A>(&spec.path, entry.data, &argv, &envp, &mut kernel.frames)
-            .map_err(|e| (INIT_NOT_EXECUTABLE, format!("{e}")))?;
+    let (vm, context) = process::load::<A>(
+        &spec.path,
+        entry.data,
+        &argv,
+        &envp,
+        process::DEFAULT_STACK_LIMIT,
+        &mut kernel.frames,
+    )
+    .map_err(|e| (INIT_NOT_EXECUTABLE, format!("{e}")))?;
     let vm = kernel.add_vm(vm);
     let pid = kernel.spawn(0, process::comm(&spec.path), vm, context);
     debug_assert_eq!(pid, 1, "init must be pid 1");

@@ -298,10 +298,9 @@ fn do_execve<A: Arch>(
     let envp: Vec<&[u8]> = envp.iter().map(|s| s.as_slice()).collect();
     let pid = k.threads[&tid].pid;
     let stack_limit = k.processes[&pid].rlimits[task::RLIMIT_STACK].0;
-    let (vm, start) =
-        crate::vm::Vm::<A>::load(&path, entry.data, &argv, &envp, stack_limit, &mut k.frames)
+    let (vm, context) =
+        crate::process::load::<A>(&path, entry.data, &argv, &envp, stack_limit, &mut k.frames)
             .map_err(|e| e.errno())?;
-    let context = A::Context::new(start.entry, start.stack_pointer);
 
     // Point of no return: the other threads go, the new image replaces the old.
     let others: Vec<Tid> = k.processes[&pid]

@@ -31,8 +31,15 @@ impl Fixture {
         let image = tiny_elf(&[0x0f, 0x05], 0x2000);
         let argv: [&[u8]; 2] = [b"/init", b"arg1"];
         let envp: [&[u8]; 1] = [b"HOME=/"];
-        let (vm, context) =
-            process::load::<MockArch>("/init", &image, &argv, &envp, &mut k.frames).expect("load");
+        let (vm, context) = process::load::<MockArch>(
+            "/init",
+            &image,
+            &argv,
+            &envp,
+            process::DEFAULT_STACK_LIMIT,
+            &mut k.frames,
+        )
+        .expect("load");
         let vm = k.add_vm(vm);
         assert_eq!(k.spawn(0, process::comm("/init"), vm, context), INIT);
         // As start() does: init's 0, 1 and 2 are the console.
