@@ -7,6 +7,7 @@
 pub mod epoll;
 pub mod eventfd;
 pub mod io;
+pub mod node;
 pub mod pipe;
 pub mod poll;
 pub mod wait;
@@ -18,9 +19,7 @@ pub use wait::drain_notifications;
 
 use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
-use alloc::vec::Vec;
 use core::cell::RefCell;
-use hal::console::Console;
 
 /// An open file description: what `open` creates and `dup`/`fork` share.
 pub type OpenFile = Rc<RefCell<FileDescription>>;
@@ -33,6 +32,12 @@ pub struct FileDescription {
     /// The access mode and the status flags (O_APPEND, O_NONBLOCK, O_DIRECT), as F_GETFL
     /// reports them.
     pub status_flags: u32,
+    /// The file position (regular files, /proc files; directories keep theirs in the node
+    /// state).
+    pub offset: u64,
+    /// Where it was opened, for files opened by path: fstat, fchdir, the *at calls and
+    /// /proc/<pid>/fd name it through this.
+    pub path: Option<crate::vfs::Location>,
 }
 
 /// What a description refers to.
@@ -43,6 +48,10 @@ pub enum File {
     Pipe(pipe::PipeEnd),
     Epoll(epoll::Epoll),
     EventFd(eventfd::EventFd),
+    /// A regular file, directory or /proc file (`path` holds the node).
+    Node(node::NodeFile),
+    /// A character device without state: null, zero, full, random, urandom.
+    Device(crate::vfs::devfs::Device),
 }
 
 pub const O_ACCMODE: u32 = 3;
@@ -58,7 +67,27 @@ pub const O_DIRECT_AARCH64: u32 = 0o200000;
 
 impl FileDescription {
     pub fn new(file: File, status_flags: u32) -> OpenFile {
-        Rc::new(RefCell::new(Self { file, status_flags }))
+        Rc::new(RefCell::new(Self {
+            file,
+            status_flags,
+            offset: 0,
+            path: None,
+        }))
+    }
+
+    /// A description of a file opened by path.
+    pub fn at(file: File, status_flags: u32, path: crate::vfs::Location) -> OpenFile {
+        Rc::new(RefCell::new(Self {
+            file,
+            status_flags,
+            offset: 0,
+            path: Some(path),
+        }))
+    }
+
+    /// The VFS node behind a description opened by path.
+    pub fn node(&self) -> Option<&crate::vfs::NodeRef> {
+        self.path.as_ref().map(|l| &l.node)
     }
 
     pub fn readable(&self) -> bool {
@@ -74,18 +103,22 @@ impl FileDescription {
     }
 
     /// poll(2) readiness now. `depth` bounds nested epoll instances.
-    pub fn poll(&self, console: &dyn Console, depth: usize) -> u32 {
+    pub fn poll(&self, tty: &crate::tty::Tty, depth: usize) -> u32 {
         match &self.file {
             File::Console => {
                 let mut mask = poll::POLLOUT | poll::POLLWRNORM;
-                if console_has_input(console) {
+                if tty.readable() {
                     mask |= poll::POLLIN | poll::POLLRDNORM;
                 }
                 mask
             }
             File::Pipe(end) => end.pipe.borrow().poll(end.write),
-            File::Epoll(ep) => ep.poll(console, depth),
+            File::Epoll(ep) => ep.poll(tty, depth),
             File::EventFd(e) => e.poll(),
+            // Regular files and these devices never block (Linux's DEFAULT_POLLMASK).
+            File::Node(_) | File::Device(_) => {
+                poll::POLLIN | poll::POLLRDNORM | poll::POLLOUT | poll::POLLWRNORM
+            }
         }
     }
 
@@ -104,6 +137,7 @@ impl FileDescription {
             }
             File::Epoll(ep) => Some(f(&mut ep.ready.borrow_mut().queue)),
             File::EventFd(e) => Some(f(&mut e.queue)),
+            File::Node(_) | File::Device(_) => None,
         }
     }
 
@@ -123,37 +157,9 @@ impl FileDescription {
         match &self.file {
             File::Console => true,
             File::Epoll(ep) => ep.needs_sampling(depth),
-            File::Pipe(_) | File::EventFd(_) => false,
+            File::Pipe(_) | File::EventFd(_) | File::Node(_) | File::Device(_) => false,
         }
     }
-}
-
-/// Whether the console has received a byte (kept as a one-byte lookahead for the next read).
-pub fn console_has_input(console: &dyn Console) -> bool {
-    wait::with_io(|s| {
-        if s.console_lookahead.is_none() {
-            s.console_lookahead = console.read_byte();
-        }
-        s.console_lookahead.is_some()
-    })
-}
-
-/// Takes up to `max` received console bytes (the lookahead first); never blocks.
-pub fn console_read(console: &dyn Console, max: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    if max == 0 {
-        return out;
-    }
-    if let Some(b) = wait::with_io(|s| s.console_lookahead.take()) {
-        out.push(b);
-    }
-    while out.len() < max {
-        match console.read_byte() {
-            Some(b) => out.push(b),
-            None => break,
-        }
-    }
-    out
 }
 
 /// Linux's default RLIMIT_NOFILE soft limit bounds the table.
@@ -173,10 +179,7 @@ pub struct FdTable {
 impl FdTable {
     /// init's table: descriptors 0, 1 and 2 open on the console, read-write.
     pub fn with_console() -> Self {
-        let console = Rc::new(RefCell::new(FileDescription {
-            file: File::Console,
-            status_flags: O_RDWR,
-        }));
+        let console = FileDescription::new(File::Console, O_RDWR);
         let mut table = Self::default();
         for fd in 0..3 {
             table.slots.insert(

@@ -10,11 +10,14 @@ pub mod console;
 pub mod cpio;
 pub mod elf;
 pub mod errno;
+pub mod exec;
 pub mod fd;
 pub mod futex;
 pub mod initial_stack;
 pub mod memory;
+pub mod proc_text;
 pub mod process;
+pub mod procview;
 pub mod random;
 pub mod sched;
 pub mod signal;
@@ -22,8 +25,11 @@ pub mod start;
 pub mod syscall;
 pub mod task;
 pub mod time;
+pub mod tty;
+pub mod tty_glue;
 pub mod uaccess;
 pub mod usermem;
+pub mod vfs;
 pub mod vm;
 
 #[cfg(test)]

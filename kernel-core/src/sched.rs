@@ -31,7 +31,13 @@ pub fn run_until<A: Arch>(k: &mut Kernel<A>, stop: impl Fn(&Kernel<A>) -> bool) 
             return Some(end);
         }
         let now = k.clock.monotonic();
-        let next_deadline = expire_deadlines(k, now);
+        crate::tty_glue::poll_input(k);
+        // The UART has no receive interrupt yet: wake at least this often to look at it.
+        let next_deadline = Some(
+            expire_deadlines(k, now).map_or(now + crate::tty_glue::SAMPLE_NS, |d| {
+                d.min(now + crate::tty_glue::SAMPLE_NS)
+            }),
+        );
         crate::fd::drain_notifications(k);
         if stop(k) {
             // The current thread is held only here: give it back to the queue, first in line.

@@ -9,7 +9,7 @@ use crate::sched;
 use crate::signal;
 use crate::task::{InitEnd, Kernel};
 use crate::time::Clock;
-use crate::{console, cpio, kprintln};
+use crate::{console, kprintln, vfs};
 use alloc::string::String;
 use alloc::vec::Vec;
 use hal::arch::Arch;
@@ -84,6 +84,20 @@ pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
                 );
                 (128 + sig) as u8
             }
+            InitEnd::PowerOff => {
+                kprintln!("cyphera: system power off");
+                0
+            }
+            InitEnd::Restart => {
+                kprintln!("cyphera: system restart");
+                platform.power.reboot()
+            }
+            InitEnd::Halt => {
+                kprintln!("cyphera: system halted");
+                loop {
+                    A::wait_for_interrupt();
+                }
+            }
         },
         Err((status, reason)) => {
             kprintln!("cyphera: cannot run init {}: {reason}", spec.path);
@@ -120,7 +134,8 @@ fn run_and_account<A: Arch>(kernel: &mut Kernel<A>, baseline: u64) -> InitEnd {
     end
 }
 
-/// Finds init in the initramfs and makes it process 1.
+/// Unpacks the initramfs into the root tmpfs, mounts devtmpfs on /dev, finds init there and
+/// makes it process 1 with /dev/console as descriptors 0, 1 and 2.
 fn start_init<A: Arch>(kernel: &mut Kernel<A>, spec: &InitSpec) -> Result<(), (u8, String)> {
     use alloc::format;
     let initramfs = kernel.initramfs;
@@ -130,27 +145,49 @@ fn start_init<A: Arch>(kernel: &mut Kernel<A>, spec: &InitSpec) -> Result<(), (u
             String::from("no initramfs was given (QEMU: -initrd FILE)"),
         ));
     }
-    let entry = match cpio::find(initramfs, &spec.path) {
-        Ok(Some(entry)) => entry,
-        Ok(None) => {
-            return Err((
-                INIT_NOT_FOUND,
-                String::from("no such file in the initramfs"),
-            ));
+    let root = kernel.vfs.root();
+    let unpacked = vfs::initramfs::unpack(&kernel.vfs, &root.node, initramfs)
+        .map_err(|e| (INIT_NOT_FOUND, format!("the initramfs is damaged: {e}")))?;
+    log::info!(
+        "initramfs: {} files, {} directories, {} hard links unpacked into the root tmpfs{}",
+        unpacked.files,
+        unpacked.dirs,
+        unpacked.links,
+        if unpacked.skipped > 0 {
+            format!(" ({} members skipped)", unpacked.skipped)
+        } else {
+            String::new()
         }
-        Err(e) => return Err((INIT_NOT_FOUND, format!("the initramfs is damaged: {e}"))),
-    };
-    if entry.mode & cpio::S_IFMT != cpio::S_IFREG {
-        return Err((
-            INIT_NOT_EXECUTABLE,
-            format!("not a regular file (mode {:o})", entry.mode),
-        ));
-    }
-    let argv: Vec<&[u8]> = spec.argv.iter().map(|s| s.as_bytes()).collect();
+    );
+    let now = vfs::Timestamp::from_ns(kernel.clock.realtime());
+    mount_dev(kernel, now);
+
+    let argv: Vec<Vec<u8>> = spec.argv.iter().map(|s| s.as_bytes().to_vec()).collect();
     let envp: Vec<&[u8]> = spec.envp.iter().map(|s| s.as_bytes()).collect();
+    let program = crate::exec::find(
+        &vfs::path::Resolver {
+            vfs: &kernel.vfs,
+            proc: &NoProcesses,
+            root: root.clone(),
+        },
+        &root,
+        spec.path.as_bytes(),
+        argv,
+    )
+    .map_err(|e| match e {
+        crate::errno::Errno::EACCES | crate::errno::Errno::ENOEXEC => (
+            INIT_NOT_EXECUTABLE,
+            format!("{e:?}: not an executable regular file"),
+        ),
+        _ => (
+            INIT_NOT_FOUND,
+            format!("{e:?}: no such file in the initramfs"),
+        ),
+    })?;
+    let argv: Vec<&[u8]> = program.argv.iter().map(|s| s.as_slice()).collect();
     let (vm, context) = process::load::<A>(
-        &spec.path,
-        entry.data,
+        &String::from_utf8_lossy(&program.path),
+        &program.image,
         &argv,
         &envp,
         process::DEFAULT_STACK_LIMIT,
@@ -160,14 +197,81 @@ fn start_init<A: Arch>(kernel: &mut Kernel<A>, spec: &InitSpec) -> Result<(), (u
     let vm = kernel.add_vm(vm);
     let pid = kernel.spawn(0, process::comm(&spec.path), vm, context);
     debug_assert_eq!(pid, 1, "init must be pid 1");
+    let console = vfs::path::Resolver {
+        vfs: &kernel.vfs,
+        proc: &NoProcesses,
+        root: root.clone(),
+    }
+    .resolve(&root, b"/dev/console", true)
+    .ok();
+    let init = kernel.processes.get_mut(&pid).expect("init");
+    init.exe = program.path.clone();
+    init.cmdline = crate::proc_text::cmdline(&argv);
+    init.environ = crate::proc_text::environ(&envp);
     // Linux opens /dev/console for init as descriptors 0, 1 and 2.
-    kernel
-        .processes
-        .get_mut(&pid)
-        .expect("init")
-        .files
-        .replace(crate::fd::FdTable::with_console());
+    let table = crate::fd::FdTable::with_console();
+    if let Some(f) = table.get(0) {
+        f.borrow_mut().path = console;
+    }
+    init.files.replace(table);
     Ok(())
+}
+
+/// Mounts a devtmpfs on /dev (creating the directory if the initramfs has none), as Linux
+/// does with CONFIG_DEVTMPFS_MOUNT, so /dev/console and friends exist from the start.
+fn mount_dev<A: Arch>(kernel: &mut Kernel<A>, now: vfs::Timestamp) {
+    let root = kernel.vfs.root();
+    let dev = match vfs::lookup_child(&root.node, b"dev") {
+        Some(d) if d.is_dir() => d,
+        Some(_) => {
+            log::warn!("/dev is not a directory: no devtmpfs mounted");
+            return;
+        }
+        None => match kernel.vfs.create(
+            &root.node,
+            b"dev",
+            vfs::S_IFDIR | 0o755,
+            now,
+            vfs::dir_body(None),
+        ) {
+            Ok(d) => d,
+            Err(_) => return,
+        },
+    };
+    let devtmpfs = vfs::devfs::new_devtmpfs(&kernel.vfs, now);
+    let at = vfs::Location {
+        mount: root.mount.clone(),
+        node: dev,
+        parent: None,
+    };
+    kernel.vfs.mount(&at, devtmpfs, "devtmpfs", "devtmpfs");
+}
+
+/// Before init exists there is no process for /proc to show.
+struct NoProcesses;
+
+impl vfs::procfs::ProcSource for NoProcesses {
+    fn current(&self) -> u32 {
+        0
+    }
+    fn pids(&self) -> Vec<u32> {
+        Vec::new()
+    }
+    fn fds(&self, _pid: u32) -> Option<Vec<u32>> {
+        None
+    }
+    fn link(&self, _pid: u32, _link: vfs::procfs::PidLink) -> Option<Vec<u8>> {
+        None
+    }
+    fn pid_file(&self, _pid: u32, _file: vfs::procfs::PidFile) -> Option<Vec<u8>> {
+        None
+    }
+    fn global_file(&self, _file: vfs::procfs::GlobalFile) -> Vec<u8> {
+        Vec::new()
+    }
+    fn boot_time(&self) -> vfs::Timestamp {
+        vfs::Timestamp::default()
+    }
 }
 
 /// Logs what the boot path found, the same way on every board.

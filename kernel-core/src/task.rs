@@ -174,6 +174,15 @@ pub struct Process {
     pub vfork_parent: Option<Tid>,
     /// The file-descriptor table (shared with CLONE_FILES processes).
     pub files: crate::fd::SharedTable,
+    /// Root, working directory and umask (shared with CLONE_FS processes).
+    pub fs: alloc::rc::Rc<core::cell::RefCell<crate::vfs::FsContext>>,
+    /// The path execve was given (/proc/<pid>/exe), and argv and envp as NUL-terminated
+    /// strings (/proc/<pid>/cmdline and environ).
+    pub exe: Vec<u8>,
+    pub cmdline: Vec<u8>,
+    pub environ: Vec<u8>,
+    /// When the process was created (monotonic ns), for /proc/<pid>/stat.
+    pub start_ns: u64,
 }
 
 /// One address space and how many processes use it (CLONE_VM without CLONE_THREAD shares it).
@@ -187,6 +196,10 @@ pub struct VmSlot<A: Arch> {
 pub enum InitEnd {
     Exited(u8),
     Killed(u32),
+    /// reboot(2) asked for the machine to end this way.
+    PowerOff,
+    Restart,
+    Halt,
 }
 
 pub struct Kernel<A: Arch> {
@@ -204,8 +217,12 @@ pub struct Kernel<A: Arch> {
     /// Syscall numbers already reported as unsupported: each is logged once.
     pub reported: BTreeSet<u64>,
     pub init_end: Option<InitEnd>,
-    /// The initramfs, where execve finds programs until the VFS exists.
+    /// The initramfs, unpacked into the root tmpfs at start.
     pub initramfs: &'static [u8],
+    /// The file system tree.
+    pub vfs: crate::vfs::Vfs,
+    /// The console as a terminal.
+    pub console_tty: crate::tty_glue::ConsoleTty,
     /// sched_yield asked the run loop to end the current thread's time slice.
     pub yield_requested: bool,
 }
@@ -232,6 +249,8 @@ impl<A: Arch> Kernel<A> {
             reported: BTreeSet::new(),
             init_end: None,
             initramfs,
+            vfs: crate::vfs::Vfs::new(),
+            console_tty: crate::tty_glue::ConsoleTty::default(),
             yield_requested: false,
         }
     }
@@ -315,6 +334,13 @@ impl<A: Arch> Kernel<A> {
             children_system_ns: 0,
             vfork_parent: None,
             files: alloc::rc::Rc::new(core::cell::RefCell::new(crate::fd::FdTable::default())),
+            fs: alloc::rc::Rc::new(core::cell::RefCell::new(crate::vfs::FsContext::new(
+                &self.vfs,
+            ))),
+            exe: Vec::new(),
+            cmdline: Vec::new(),
+            environ: Vec::new(),
+            start_ns: self.clock.monotonic(),
         };
         self.processes.insert(pid, process);
         if let Some(p) = self.processes.get_mut(&parent) {
@@ -708,6 +734,9 @@ impl<A: Arch> Kernel<A> {
     }
 
     fn exit_process(&mut self, pid: Pid, status: ExitStatus) {
+        if self.processes[&pid].sid == pid {
+            crate::tty_glue::session_leader_exited(self, pid);
+        }
         let p = self.processes.get_mut(&pid).expect("process");
         p.state = ProcessState::Zombie(status);
         let (vm, parent, children, vfork_parent) = (

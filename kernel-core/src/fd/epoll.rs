@@ -9,11 +9,11 @@ use super::poll::{EPOLL_PRIVATE, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLONES
 use super::wait::{ReadyList, Watch};
 use super::{File, FileDescription, OpenFile};
 use crate::errno::Errno;
+use crate::tty::Tty;
 use alloc::collections::BTreeMap;
 use alloc::rc::{Rc, Weak};
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
-use hal::console::Console;
 
 /// Linux's EP_MAX_NESTS: how deep epoll instances may watch each other.
 pub const MAX_NESTS: usize = 4;
@@ -24,7 +24,7 @@ struct Item {
     file: Weak<RefCell<FileDescription>>,
     data: u64,
     watch: Rc<Watch>,
-    /// For files without wakeups (the console, or an instance watching it), which are sampled
+    /// For files without wakeups (the tty, or an instance watching it), which are sampled
     /// at each scan: the readiness the last sample saw (its rising edge counts as a wakeup).
     was_ready: Cell<bool>,
 }
@@ -54,14 +54,14 @@ impl Epoll {
     }
 
     /// The readiness of an item's file right now, limited to the item's events.
-    fn item_events(item: &Item, console: &dyn Console, depth: usize) -> u32 {
+    fn item_events(item: &Item, tty: &Tty, depth: usize) -> u32 {
         let Some(file) = item.file.upgrade() else {
             return 0;
         };
         let Ok(file) = file.try_borrow() else {
             return 0;
         };
-        file.poll(console, depth + 1) & item.watch.events.get() & !EPOLL_PRIVATE
+        file.poll(tty, depth + 1) & item.watch.events.get() & !EPOLL_PRIVATE
     }
 
     fn is_sampled(item: &Item, depth: usize) -> bool {
@@ -73,14 +73,14 @@ impl Epoll {
 
     /// Items on files without wakeups: queue them when their readiness rises (edge-triggered)
     /// or whenever they are ready (level-triggered), as a wakeup would have.
-    fn sample(&self, console: &dyn Console, depth: usize) {
+    fn sample(&self, tty: &Tty, depth: usize) {
         let mut queued = false;
         for (key, item) in self.items.iter() {
             let events = item.watch.events.get();
             if events & !EPOLL_PRIVATE == 0 || !Self::is_sampled(item, depth) {
                 continue;
             }
-            let ready = Self::item_events(item, console, depth) != 0;
+            let ready = Self::item_events(item, tty, depth) != 0;
             let rising = ready && !item.was_ready.replace(ready);
             if ready && (rising || events & EPOLLET == 0) && !item.watch.queued.replace(true) {
                 self.ready.borrow_mut().order.push_back(*key);
@@ -95,11 +95,11 @@ impl Epoll {
 
     /// poll(2) on the epoll descriptor: readable when an item on the ready list is ready
     /// (Linux drops the ones that are not on the way, as here).
-    pub fn poll(&self, console: &dyn Console, depth: usize) -> u32 {
+    pub fn poll(&self, tty: &Tty, depth: usize) -> u32 {
         if depth > MAX_NESTS {
             return 0;
         }
-        self.sample(console, depth);
+        self.sample(tty, depth);
         let order = core::mem::take(&mut self.ready.borrow_mut().order);
         let mut kept = alloc::collections::VecDeque::new();
         let mut found = false;
@@ -111,7 +111,7 @@ impl Epoll {
             let Some(item) = self.items.get(&key) else {
                 continue;
             };
-            if Self::item_events(item, console, depth) != 0 {
+            if Self::item_events(item, tty, depth) != 0 {
                 found = true;
                 kept.push_back(key);
             } else {
@@ -124,7 +124,7 @@ impl Epoll {
         if found { EPOLLIN | EPOLLRDNORM } else { 0 }
     }
 
-    /// Whether waiting on this instance needs periodic sampling (an item on the console,
+    /// Whether waiting on this instance needs periodic sampling (an item on the tty,
     /// directly or through a nested instance).
     pub fn needs_sampling(&self, depth: usize) -> bool {
         depth <= MAX_NESTS && self.items.values().any(|i| Self::is_sampled(i, depth))
@@ -137,7 +137,7 @@ impl Epoll {
         file: &OpenFile,
         events: u32,
         data: u64,
-        console: &dyn Console,
+        tty: &Tty,
     ) -> Result<(), Errno> {
         let key = (fd, identity(file));
         if self.items.contains_key(&key) {
@@ -156,7 +156,7 @@ impl Epoll {
             watch,
             was_ready: Cell::new(false),
         };
-        let now = Self::item_events(&item, console, 0);
+        let now = Self::item_events(&item, tty, 0);
         item.was_ready.set(now != 0);
         self.items.insert(key, item);
         if now != 0 {
@@ -172,13 +172,13 @@ impl Epoll {
         file: &OpenFile,
         events: u32,
         data: u64,
-        console: &dyn Console,
+        tty: &Tty,
     ) -> Result<(), Errno> {
         let key = (fd, identity(file));
         let item = self.items.get_mut(&key).ok_or(Errno::ENOENT)?;
         item.watch.events.set(events);
         item.data = data;
-        let now = Self::item_events(item, console, 0);
+        let now = Self::item_events(item, tty, 0);
         item.was_ready.set(now != 0);
         if now != 0 {
             self.queue(key);
@@ -214,10 +214,10 @@ impl Epoll {
 
     /// epoll_wait's scan (Linux's ep_send_events): up to `max` (events, data) pairs in ready
     /// list order.
-    pub fn collect(&mut self, max: usize, console: &dyn Console) -> Vec<(u32, u64)> {
+    pub fn collect(&mut self, max: usize, tty: &Tty) -> Vec<(u32, u64)> {
         // Items whose file is gone are gone (Linux removes them when the file is released).
         self.items.retain(|_, i| i.file.strong_count() > 0);
-        self.sample(console, 0);
+        self.sample(tty, 0);
         let mut pending = core::mem::take(&mut self.ready.borrow_mut().order);
         let mut out = Vec::new();
         let mut again = Vec::new();
@@ -230,7 +230,7 @@ impl Epoll {
                 continue;
             };
             item.watch.queued.set(false);
-            let revents = Self::item_events(item, console, 0);
+            let revents = Self::item_events(item, tty, 0);
             if revents == 0 {
                 continue;
             }

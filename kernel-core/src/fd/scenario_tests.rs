@@ -151,7 +151,6 @@ const ESPIPE: u64 = (-29i64) as u64;
 const EEXIST: u64 = (-17i64) as u64;
 const ENOENT: u64 = (-2i64) as u64;
 const ELOOP: u64 = (-40i64) as u64;
-const ENOTTY: u64 = (-25i64) as u64;
 const O_NONBLOCK: u64 = 0o4000;
 const O_CLOEXEC: u64 = 0o2000000;
 const POLLIN: u64 = 1;
@@ -633,7 +632,7 @@ fn a_blocked_read_is_interrupted_or_restarted() {
 }
 
 #[test]
-fn the_console_reads_what_arrived_and_polls_for_more() {
+fn the_console_is_a_terminal_with_line_editing_and_echo() {
     let (mut k, console) = kernel();
     let fds = DATA + 0x100;
     let init = process(
@@ -644,7 +643,7 @@ fn the_console_reads_what_arrived_and_polls_for_more() {
             sys(n::READ, &[0, DATA, 10]),
             sys(n::POLL, &[fds, 1, u64::MAX]),
             sys(n::READ, &[0, DATA + 0x10, 10]),
-            sys(n::WRITE, &[1, DATA, 2]),
+            sys(n::WRITE, &[1, DATA, 3]),
             sys(n::LSEEK, &[0, 0, 0]),
             sys(n::IOCTL, &[1, 0x5401, DATA + 0x800]),
         ],
@@ -652,20 +651,32 @@ fn the_console_reads_what_arrived_and_polls_for_more() {
     poke(&mut k, init, fds, &pollfd(0, POLLIN as u16));
     assert_eq!(run_until(&mut k, |k| parked(k, 1)), None);
     assert_eq!(returns(&k, init), [0], "nothing typed yet; the read waits");
+    // Canonical mode: a partial line (with a backspace) is echoed but not readable yet.
+    console.input.lock().extend(b"hx");
     let before = now(&k);
-    console.input.lock().extend(b"hi");
+    assert_eq!(run_until(&mut k, |k| now(k) >= before + 30_000_000), None);
+    assert_eq!(returns(&k, init), [0], "no complete line yet");
+    // Return (ICRNL makes it a newline) completes the line, noticed within a sampling period.
+    console.input.lock().extend(b"i\r");
+    let before = now(&k);
     assert_eq!(run_until(&mut k, |k| done(k, 1, 2) && parked(k, 1)), None);
     assert!(
         now(&k) - before <= 10_000_000,
         "noticed within a polling period"
     );
-    assert_eq!(returns(&k, init), [0, 2]);
-    console.input.lock().extend(b"!");
+    assert_eq!(returns(&k, init), [0, 3]);
+    console.input.lock().extend(b"!\n");
     assert_eq!(run_until(&mut k, |k| done(k, init, 7)), None);
-    assert_eq!(returns(&k, init), [0, 2, 1, 1, 2, ESPIPE, ENOTTY]);
-    assert_eq!(peek(&mut k, init, DATA, 2), b"hi");
-    assert_eq!(peek(&mut k, init, DATA + 0x10, 1), b"!");
-    assert_eq!(console.output.lock().as_slice(), b"hi");
+    assert_eq!(returns(&k, init), [0, 3, 1, 2, 3, ESPIPE, 0]);
+    assert_eq!(peek(&mut k, init, DATA, 3), b"hi\n");
+    assert_eq!(peek(&mut k, init, DATA + 0x10, 2), b"!\n");
+    // TCGETS: the default c_lflag has ICANON|ECHO.
+    assert_eq!(peek(&mut k, init, DATA + 0x800 + 12, 1)[0] & 0o12, 0o12);
+    // Echo (with the erase sequence) and the write, newlines as CR LF (OPOST|ONLCR).
+    assert_eq!(
+        console.output.lock().as_slice(),
+        b"hx\x08 \x08i\r\n!\r\nhi\r\n"
+    );
 }
 
 #[test]

@@ -38,8 +38,6 @@ pub(super) struct IoState {
     /// Keys some thread is (or was last) parked on; other keys in wait queues are stale.
     live: BTreeSet<u64>,
     next_key: u64,
-    /// A byte read from the console by a readiness check and not yet consumed by a read.
-    pub(super) console_lookahead: Option<u8>,
     /// Pipe buffer slots in existence (Linux's per-user pipe accounting; everyone is root here,
     /// so the whole system is one user).
     pub(super) pipe_slots: usize,
@@ -52,7 +50,6 @@ impl IoState {
             parked: BTreeMap::new(),
             live: BTreeSet::new(),
             next_key: 0,
-            console_lookahead: None,
             pipe_slots: 0,
         }
     }

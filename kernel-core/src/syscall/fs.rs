@@ -16,12 +16,13 @@ use crate::fd::poll::{
 };
 use crate::fd::wait::{self, Park, Resume};
 use crate::fd::{
-    self, File, FileDescription, O_APPEND, O_CLOEXEC, O_DIRECT_AARCH64, O_DIRECT_X86_64,
-    O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, OpenFile, SharedTable,
+    File, FileDescription, O_APPEND, O_CLOEXEC, O_DIRECT_AARCH64, O_DIRECT_X86_64, O_NONBLOCK,
+    O_RDONLY, O_RDWR, O_WRONLY, OpenFile, SharedTable,
 };
 use crate::signal::{self, SigInfo, SigSet};
 use crate::task::{Kernel, RLIMIT_NOFILE, Restart, Tid};
 use crate::time;
+use crate::tty_glue;
 use crate::usermem::UserMem;
 use alloc::vec::Vec;
 use hal::arch::Arch;
@@ -341,14 +342,216 @@ pub fn writev<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, iov: u64, count: u6
     do_write(k, tid, fd, Buffers::Vector { iov, count })
 }
 
-/// pread64/pwrite64: a negative position is EINVAL (checked first, as Linux does); none of
-/// these files has positions, so the rest is EBADF or ESPIPE.
-pub fn pread_pwrite<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, position: u64) -> SysResult {
+/// pread64/pwrite64 (and preadv/pwritev): at `position`, leaving the file offset alone. A
+/// negative position is EINVAL (checked first, as Linux does); pipes, the console and the
+/// other stream files are ESPIPE.
+pub fn pread_pwrite<A: Arch>(
+    k: &mut Kernel<A>,
+    tid: Tid,
+    fd: u64,
+    buffers: (u64, u64, bool),
+    position: u64,
+    write: bool,
+) -> SysResult {
     if (position as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    file(k, tid, fd)?;
-    Err(Errno::ESPIPE)
+    let f = file(k, tid, fd)?;
+    let (ok, positioned) = {
+        let d = f.borrow();
+        let ok = if write { d.writable() } else { d.readable() };
+        (ok, matches!(d.file, File::Node(_) | File::Device(_)))
+    };
+    if !ok {
+        return Err(Errno::EBADF);
+    }
+    if !positioned {
+        return Err(Errno::ESPIPE);
+    }
+    let (address, count, vector) = buffers;
+    let segs = if vector {
+        Buffers::Vector {
+            iov: address,
+            count,
+        }
+    } else {
+        Buffers::One { address, count }
+    }
+    .segments(k, tid)?;
+    if write {
+        let now = super::path::now(k);
+        let mut source = UserIo::new(k.user(tid), segs);
+        write_stateless(&f, &mut source, position, now)
+    } else {
+        read_stateless(k, tid, &f, segs, position)
+    }
+}
+
+/// Reads from a VFS node or a stateless device at `pos` into the user buffers `segs`, in
+/// chunks of at most 64 KiB (a fault after some bytes is a short read).
+fn read_stateless<A: Arch>(
+    k: &mut Kernel<A>,
+    tid: Tid,
+    f: &OpenFile,
+    segs: Vec<(u64, u64)>,
+    pos: u64,
+) -> SysResult {
+    let want: u64 = segs.iter().map(|s| s.1).sum();
+    let mut done = 0u64;
+    while done < want {
+        let n = (want - done).min(64 * 1024) as usize;
+        let bytes = match produce(f, &mut k.rng, pos + done, n) {
+            Ok(b) => b,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        if bytes.is_empty() {
+            break;
+        }
+        let mut sink = UserIo::new(k.user(tid), segs.clone());
+        sink.skip(done);
+        if let Err(e) = sink.put(&bytes) {
+            if done == 0 {
+                return Err(e);
+            }
+            break;
+        }
+        done += bytes.len() as u64;
+        if bytes.len() < n {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// Up to `n` bytes of a VFS node or stateless device at `pos`.
+fn produce(
+    f: &OpenFile,
+    rng: &mut crate::random::Rng,
+    pos: u64,
+    n: usize,
+) -> Result<Vec<u8>, Errno> {
+    use crate::vfs::devfs::Device;
+    let d = f.borrow();
+    Ok(match (&d.file, d.node()) {
+        (File::Device(Device::Null), _) => Vec::new(),
+        (File::Device(Device::Zero | Device::Full), _) => alloc::vec![0u8; n],
+        (File::Device(_), _) => {
+            let mut b = alloc::vec![0u8; n];
+            rng.fill(&mut b);
+            b
+        }
+        (File::Node(nf), Some(node)) => crate::fd::node::read(node, nf, pos, n)?,
+        _ => return Err(Errno::EINVAL),
+    })
+}
+
+/// Writes `source` into a VFS node or a stateless device at `pos`.
+fn write_stateless(
+    f: &OpenFile,
+    source: &mut dyn Source,
+    pos: u64,
+    now: crate::vfs::Timestamp,
+) -> SysResult {
+    use crate::vfs::devfs::Device;
+    let d = f.borrow();
+    let total = source.remaining();
+    match (&d.file, d.node()) {
+        (File::Device(Device::Full), _) => Err(Errno::ENOSPC),
+        (File::Device(_), _) => {
+            // Discarded; still read, so that a bad buffer is EFAULT as on Linux.
+            let mut scratch = alloc::vec![0u8; total.min(64 * 1024)];
+            let mut left = total;
+            while left > 0 {
+                let n = left.min(scratch.len());
+                source.take(&mut scratch[..n])?;
+                left -= n;
+            }
+            Ok(total as u64)
+        }
+        (File::Node(_), Some(node)) => {
+            let mut done = 0usize;
+            let mut chunk = alloc::vec![0u8; total.min(64 * 1024)];
+            while done < total {
+                let n = (total - done).min(chunk.len());
+                if let Err(e) = source.take(&mut chunk[..n]) {
+                    if done == 0 {
+                        return Err(e);
+                    }
+                    break;
+                }
+                if let Err(e) = crate::fd::node::write(node, pos + done as u64, &chunk[..n], now) {
+                    if done == 0 {
+                        return Err(e);
+                    }
+                    break;
+                }
+                done += n;
+            }
+            Ok(done as u64)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// A read of the console terminal: job control first, then the line discipline, parking
+/// until input (or VTIME) ends the read.
+fn console_read<A: Arch>(
+    k: &mut Kernel<A>,
+    tid: Tid,
+    segs: Vec<(u64, u64)>,
+    nonblock: bool,
+) -> Outcome {
+    let resume = wait::resume(k, tid);
+    if let Err(outcome) = tty_glue::check_background(k, tid, signal::SIGTTIN) {
+        return outcome;
+    }
+    tty_glue::poll_input(k);
+    let mut op = if resume.rerun {
+        k.console_tty.reads.remove(&tid)
+    } else {
+        None
+    }
+    .unwrap_or_else(|| crate::tty::ReadOp::new(segs.iter().map(|s| s.1 as usize).sum()));
+    let now = k.clock.monotonic();
+    let before = op.taken();
+    let step = k.console_tty.tty.read(&mut op, now);
+    if !step.data.is_empty() {
+        let mut sink = UserIo::new(k.user(tid), segs);
+        sink.skip(before as u64);
+        if let Err(e) = sink.put(&step.data) {
+            return ret(if before > 0 {
+                Ok(before as u64)
+            } else {
+                Err(e)
+            });
+        }
+    }
+    match step.status {
+        crate::tty::ReadStatus::Done => ret(Ok(op.taken() as u64)),
+        crate::tty::ReadStatus::Wait { .. } if nonblock => ret(if op.taken() > 0 {
+            Ok(op.taken() as u64)
+        } else {
+            Err(Errno::EAGAIN)
+        }),
+        crate::tty::ReadStatus::Wait { deadline_ns } => {
+            let taken = op.taken() as u64;
+            k.console_tty.reads.insert(tid, op);
+            let key = wait::new_key();
+            k.console_tty.readers.register(key);
+            wait::park(
+                k,
+                tid,
+                Park {
+                    key,
+                    deadline: deadline_ns,
+                    wake_at: deadline_ns,
+                    progress: taken,
+                    restart: Restart::IfSaRestart,
+                },
+            )
+        }
+    }
 }
 
 fn do_read<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, buffers: Buffers) -> Outcome {
@@ -376,38 +579,22 @@ fn do_read<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, buffers: Buffers) -> O
         Ok(s) => s,
         Err(e) => return ret(Err(e)),
     };
-    let console = k.console;
     let mut desc = f.borrow_mut();
     match &mut desc.file {
         File::Console => {
-            let mut sink = UserIo::new(k.user(tid), segs);
-            let want = sink.left;
-            if want == 0 {
-                return ret(Ok(0));
+            drop(desc);
+            console_read(k, tid, segs, nonblock)
+        }
+        File::Node(_) | File::Device(_) => {
+            drop(desc);
+            let pos = f.borrow().offset;
+            let moved = read_stateless(k, tid, &f, segs, pos);
+            if let Ok(n) = moved
+                && f.borrow().node().is_some()
+            {
+                f.borrow_mut().offset = pos + n;
             }
-            let bytes = fd::console_read(console, want.min(4096));
-            if bytes.is_empty() {
-                drop(sink);
-                drop(desc);
-                if nonblock {
-                    return ret(Err(Errno::EAGAIN));
-                }
-                // No receive interrupt yet: look again shortly.
-                let key = wait::new_key();
-                let wake = wake_at(k, None, true);
-                return wait::park(
-                    k,
-                    tid,
-                    Park {
-                        key,
-                        deadline: None,
-                        wake_at: wake,
-                        progress: 0,
-                        restart: Restart::IfSaRestart,
-                    },
-                );
-            }
-            ret(sink.put(&bytes).map(|()| bytes.len() as u64))
+            ret(moved)
         }
         File::Pipe(end) => {
             let pipe = end.pipe.clone();
@@ -471,26 +658,59 @@ fn do_write<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, buffers: Buffers) -> 
         Ok(s) => s,
         Err(e) => return ret(Err(e)),
     };
-    let console = k.console;
     let mut desc = f.borrow_mut();
     match &mut desc.file {
         File::Console => {
+            drop(desc);
+            if k.console_tty.tty.termios().c_lflag & crate::tty::TOSTOP != 0
+                && let Err(outcome) = tty_glue::check_background(k, tid, signal::SIGTTOU)
+            {
+                return outcome;
+            }
+            let console = k.console;
             // Page by page, so that a fault after some bytes is a short write, as on Linux.
             let mut source = UserIo::new(k.user(tid), segs);
             let mut done = 0u64;
             let mut chunk = [0u8; 4096];
+            let mut out = Vec::new();
             loop {
                 let n = source.page_chunk();
                 if n == 0 {
                     break;
                 }
                 if let Err(e) = source.take(&mut chunk[..n]) {
-                    return ret(if done > 0 { Ok(done) } else { Err(e) });
+                    if done == 0 {
+                        return ret(Err(e));
+                    }
+                    break;
                 }
-                console.write_bytes(&chunk[..n]);
+                out.extend_from_slice(&chunk[..n]);
                 done += n as u64;
             }
+            drop(source);
+            let cooked = k.console_tty.tty.process_output(&out);
+            console.write_bytes(&cooked);
             ret(Ok(done))
+        }
+        File::Node(_) | File::Device(_) => {
+            drop(desc);
+            let now = super::path::now(k);
+            let mut source = UserIo::new(k.user(tid), segs);
+            let append = flags & O_APPEND != 0;
+            let pos = {
+                let d = f.borrow();
+                match d.node() {
+                    Some(n) if append => n.size(),
+                    _ => d.offset,
+                }
+            };
+            let moved = write_stateless(&f, &mut source, pos, now);
+            if let Ok(n) = moved
+                && f.borrow().node().is_some()
+            {
+                f.borrow_mut().offset = pos + n;
+            }
+            ret(moved)
         }
         File::Pipe(end) => {
             let pipe = end.pipe.clone();
@@ -692,10 +912,34 @@ const FIONBIO: u32 = 0x5421;
 const FIONCLEX: u32 = 0x5450;
 const FIOCLEX: u32 = 0x5451;
 
-/// ioctl(2): the generic requests every file takes, and FIONREAD on pipes. Terminal requests
-/// (TCGETS, TIOCGWINSZ, ...) are ENOTTY until the console becomes a tty.
-pub fn ioctl<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, cmd: u64, arg: u64) -> SysResult {
-    let f = file(k, tid, fd)?;
+/// ioctl(2): the generic requests every file takes, FIONREAD on pipes and regular files, and
+/// the terminal requests on the console (the others are ENOTTY there).
+pub fn ioctl<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, cmd: u64, arg: u64) -> Outcome {
+    let f = match file(k, tid, fd) {
+        Ok(f) => f,
+        Err(e) => return ret(Err(e)),
+    };
+    let is_console = matches!(f.borrow().file, File::Console);
+    if is_console
+        && !matches!(cmd as u32, FIOCLEX | FIONCLEX | FIONBIO)
+        && let Some(result) = tty_glue::ioctl(k, tid, cmd as u32, arg)
+    {
+        return match result {
+            Ok(r) => ret(r),
+            Err(outcome) => outcome,
+        };
+    }
+    ret(generic_ioctl(k, tid, &f, fd, cmd, arg))
+}
+
+fn generic_ioctl<A: Arch>(
+    k: &mut Kernel<A>,
+    tid: Tid,
+    f: &OpenFile,
+    fd: u64,
+    cmd: u64,
+    arg: u64,
+) -> SysResult {
     match cmd as u32 {
         FIOCLEX | FIONCLEX => {
             table(k, tid)
@@ -713,10 +957,16 @@ pub fn ioctl<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, cmd: u64, arg: u64) 
             }
             Ok(0)
         }
-        FIONREAD => {
-            let available = match &f.borrow().file {
-                File::Pipe(end) => end.pipe.borrow().available(),
-                _ => return Err(Errno::ENOTTY),
+        FIONREAD if !matches!(f.borrow().file, File::Console) => {
+            let available = {
+                let d = f.borrow();
+                match (&d.file, d.node()) {
+                    (File::Pipe(end), _) => end.pipe.borrow().available(),
+                    (File::Node(_), Some(n)) if n.file_type() == crate::vfs::S_IFREG => {
+                        n.size().saturating_sub(d.offset) as usize
+                    }
+                    _ => return Err(Errno::ENOTTY),
+                }
             };
             k.user(tid).write_u32(arg, available as u32)?;
             Ok(0)
@@ -738,10 +988,64 @@ pub fn lseek<A: Arch>(
     if whence as u32 > 4 {
         return Err(Errno::EINVAL);
     }
-    match f.borrow().file {
-        File::Console | File::Pipe(_) => Err(Errno::ESPIPE),
-        File::Epoll(_) | File::EventFd(_) => Ok(0),
+    let offset = _offset as i64;
+    let mut d = f.borrow_mut();
+    match &d.file {
+        File::Console | File::Pipe(_) => return Err(Errno::ESPIPE),
+        File::Epoll(_) | File::EventFd(_) | File::Device(_) => return Ok(0),
+        File::Node(_) => {}
     }
+    let node = d.node().cloned().ok_or(Errno::ESPIPE)?;
+    if node.is_dir() {
+        if whence != 0 || offset < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let view = crate::procview::ProcView::new(k, tid);
+        let File::Node(nf) = &mut d.file else {
+            unreachable!("checked above")
+        };
+        crate::fd::node::seek_dir(&view, &node, nf, offset as u64);
+        d.offset = offset as u64;
+        return Ok(offset as u64);
+    }
+    let size = match (&node.body, &d.file) {
+        (
+            _,
+            File::Node(crate::fd::node::NodeFile {
+                snapshot: Some(s), ..
+            }),
+        ) => s.len() as u64,
+        _ => node.size(),
+    } as i64;
+    let new = match whence {
+        0 => Some(offset),
+        1 => (d.offset as i64).checked_add(offset),
+        2 => size.checked_add(offset),
+        // SEEK_DATA: the whole file is data; SEEK_HOLE: the only hole is at the end.
+        3 if offset < size && offset >= 0 => Some(offset),
+        4 if offset < size && offset >= 0 => Some(size),
+        3 | 4 => return Err(Errno::ENXIO),
+        _ => return Err(Errno::EINVAL),
+    };
+    match new {
+        Some(n) if n >= 0 => {
+            d.offset = n as u64;
+            Ok(n as u64)
+        }
+        Some(_) => Err(Errno::EINVAL),
+        None => Err(Errno::EOVERFLOW),
+    }
+}
+
+/// Installs a description opened by path at the lowest free descriptor.
+pub fn install_file<A: Arch>(
+    k: &Kernel<A>,
+    tid: Tid,
+    file: OpenFile,
+    close_on_exec: bool,
+) -> SysResult {
+    install(k, tid, file, close_on_exec, 0)
+        .map_err(|e| if e == Errno::EINVAL { Errno::EMFILE } else { e })
 }
 
 // ----- pipes and eventfd -------------------------------------------------------------------
@@ -801,7 +1105,7 @@ fn poll_fd<A: Arch>(k: &Kernel<A>, t: &SharedTable, fd: i32) -> (u32, Option<Ope
     else {
         return (POLLNVAL, None);
     };
-    let mask = f.borrow().poll(k.console, 0);
+    let mask = f.borrow().poll(&k.console_tty.tty, 0);
     (mask, Some(f))
 }
 
@@ -1070,7 +1374,7 @@ fn do_select<A: Arch>(
             continue;
         }
         let f = t.borrow().get(fd as u32).cloned().ok_or(Errno::EBADF)?;
-        let mask = f.borrow().poll(k.console, 0);
+        let mask = f.borrow().poll(&k.console_tty.tty, 0);
         sample |= f.borrow().needs_sampling(0);
         for (s, class) in [SELECT_IN, SELECT_OUT, SELECT_EX].into_iter().enumerate() {
             if wanted[s] && mask & class != 0 {
@@ -1235,7 +1539,7 @@ pub fn epoll_ctl<A: Arch>(
     if op == EPOLL_CTL_ADD && target_is_epoll && epoll::would_loop(&target, &ep_file) {
         return Err(Errno::ELOOP);
     }
-    let console = k.console;
+    let console = &k.console_tty.tty;
     let fd = fd as u32;
     let mut d = ep_file.borrow_mut();
     let File::Epoll(ep) = &mut d.file else {
@@ -1272,7 +1576,7 @@ fn do_epoll_wait<A: Arch>(
     }
     access_ok::<A>(events, max as u64 * size)?;
     let f = file(k, tid, epfd)?;
-    let console = k.console;
+    let console = &k.console_tty.tty;
     let (found, sample) = {
         let mut d = f.borrow_mut();
         let File::Epoll(ep) = &mut d.file else {
@@ -1348,6 +1652,181 @@ pub fn epoll_pwait2<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> Outcom
         })
     })();
     result.unwrap_or_else(|e| ret(Err(e)))
+}
+
+/// fsync, fdatasync, syncfs, fadvise64, readahead: everything lives in memory, so there is
+/// nothing to do beyond checking the descriptor.
+pub fn fd_exists<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64) -> SysResult {
+    file(k, tid, fd).map(|_| 0)
+}
+
+const LOCK_SH: u64 = 1;
+const LOCK_EX: u64 = 2;
+const LOCK_NB: u64 = 4;
+const LOCK_UN: u64 = 8;
+
+/// flock(2): accepted after Linux's argument checks; with one file owner per lock (Cyphera
+/// does not track lock owners yet) every request succeeds at once, as in [`lock`].
+pub fn flock<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, op: u64) -> SysResult {
+    file(k, tid, fd)?;
+    match op & !LOCK_NB {
+        LOCK_SH | LOCK_EX | LOCK_UN => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// sendfile(2): from a regular file (at `*offset`, or its file position) to any writable
+/// descriptor, one chunk of at most 64 KiB per call (callers loop on short counts); a pipe
+/// that is full parks the call, which then runs again from the start.
+pub fn sendfile<A: Arch>(
+    k: &mut Kernel<A>,
+    tid: Tid,
+    out_fd: u64,
+    in_fd: u64,
+    offset_ptr: u64,
+    count: u64,
+) -> Outcome {
+    ret((|| {
+        let input = file(k, tid, in_fd)?;
+        let output = file(k, tid, out_fd)?;
+        if !input.borrow().readable() || !output.borrow().writable() {
+            return Err(Errno::EBADF);
+        }
+        if output.borrow().status_flags & O_APPEND != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let pos = if offset_ptr != 0 {
+            let p = k.user(tid).read_u64(offset_ptr)? as i64;
+            if p < 0 {
+                return Err(Errno::EINVAL);
+            }
+            p as u64
+        } else {
+            input.borrow().offset
+        };
+        if !matches!(input.borrow().file, File::Node(_) | File::Device(_)) {
+            return Err(Errno::EINVAL);
+        }
+        let n = count.min(MAX_RW_COUNT).min(64 * 1024) as usize;
+        let bytes = produce(&input, &mut k.rng, pos, n)?;
+        let written = write_kernel(k, tid, &output, &bytes)?;
+        if offset_ptr != 0 {
+            k.user(tid).write_u64(offset_ptr, pos + written)?;
+        } else if input.borrow().node().is_some() {
+            input.borrow_mut().offset = pos + written;
+        }
+        Ok(written)
+    })())
+}
+
+/// Writes kernel bytes to a description (sendfile, copy_file_range), without blocking: a full
+/// pipe takes what fits (EAGAIN if nothing).
+fn write_kernel<A: Arch>(k: &mut Kernel<A>, tid: Tid, f: &OpenFile, bytes: &[u8]) -> SysResult {
+    let mut source = crate::fd::io::SliceSource { data: bytes };
+    let is_pipe = matches!(f.borrow().file, File::Pipe(_));
+    if is_pipe {
+        let pipe = match &f.borrow().file {
+            File::Pipe(end) => end.pipe.clone(),
+            _ => unreachable!("checked above"),
+        };
+        let (result, broken) = pipe.borrow_mut().write(&mut source, true, false, 0);
+        if broken {
+            let pid = k.threads[&tid].pid;
+            k.send_to_thread(tid, SigInfo::user(signal::SIGPIPE, signal::SI_USER, pid));
+        }
+        return match result? {
+            Transfer::Done(n) => Ok(n),
+            Transfer::WouldBlock { progress } if progress > 0 => Ok(progress),
+            Transfer::WouldBlock { .. } => Err(Errno::EAGAIN),
+        };
+    }
+    let console = matches!(f.borrow().file, File::Console);
+    if console {
+        let cooked = k.console_tty.tty.process_output(bytes);
+        k.console.write_bytes(&cooked);
+        return Ok(bytes.len() as u64);
+    }
+    let pos = {
+        let d = f.borrow();
+        match d.node() {
+            Some(n) if d.status_flags & O_APPEND != 0 => n.size(),
+            _ => d.offset,
+        }
+    };
+    let now = super::path::now(k);
+    let n = write_stateless(f, &mut source, pos, now)?;
+    if f.borrow().node().is_some() {
+        f.borrow_mut().offset = pos + n;
+    }
+    Ok(n)
+}
+
+/// copy_file_range(2) between regular files (one chunk of at most 1 MiB per call; a short
+/// count is allowed and callers loop).
+pub fn copy_file_range<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> SysResult {
+    let (fd_in, off_in, fd_out, off_out, len, flags) = (a[0], a[1], a[2], a[3], a[4], a[5]);
+    if flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let input = file(k, tid, fd_in)?;
+    let output = file(k, tid, fd_out)?;
+    if !input.borrow().readable() || !output.borrow().writable() {
+        return Err(Errno::EBADF);
+    }
+    if output.borrow().status_flags & O_APPEND != 0 {
+        return Err(Errno::EBADF);
+    }
+    let regular = |f: &OpenFile| {
+        f.borrow()
+            .node()
+            .map(|n| n.file_type())
+            .ok_or(Errno::EINVAL)
+    };
+    match (regular(&input)?, regular(&output)?) {
+        (crate::vfs::S_IFDIR, _) | (_, crate::vfs::S_IFDIR) => return Err(Errno::EISDIR),
+        (crate::vfs::S_IFREG, crate::vfs::S_IFREG) => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    let read_pos = |k: &mut Kernel<A>, ptr: u64, f: &OpenFile| -> Result<u64, Errno> {
+        if ptr == 0 {
+            Ok(f.borrow().offset)
+        } else {
+            let p = k.user(tid).read_u64(ptr)? as i64;
+            if p < 0 {
+                Err(Errno::EINVAL)
+            } else {
+                Ok(p as u64)
+            }
+        }
+    };
+    let pin = read_pos(k, off_in, &input)?;
+    let pout = read_pos(k, off_out, &output)?;
+    let same = alloc::rc::Rc::ptr_eq(
+        input.borrow().node().unwrap(),
+        output.borrow().node().unwrap(),
+    );
+    if same && pin < pout.saturating_add(len) && pout < pin.saturating_add(len) {
+        return Err(Errno::EINVAL);
+    }
+    let bytes = produce(&input, &mut k.rng, pin, len.min(1 << 20) as usize)?;
+    let now = super::path::now(k);
+    let n = write_stateless(
+        &output,
+        &mut crate::fd::io::SliceSource { data: &bytes },
+        pout,
+        now,
+    )?;
+    if off_in == 0 {
+        input.borrow_mut().offset = pin + n;
+    } else {
+        k.user(tid).write_u64(off_in, pin + n)?;
+    }
+    if off_out == 0 {
+        output.borrow_mut().offset = pout + n;
+    } else {
+        k.user(tid).write_u64(off_out, pout + n)?;
+    }
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 mod fs;
 mod futex;
 mod memory;
+pub mod path;
 mod process;
+mod stat;
 /// Flag sets callers (and tests) use.
 pub mod process_flags {
     use super::process::*;
@@ -22,11 +24,14 @@ pub mod process_flags {
         | CLONE_CHILD_SETTID;
 }
 mod signal;
-mod system;
+pub mod system;
 mod time;
 
 use crate::errno::{Errno, SysResult};
 use crate::task::{Kernel, Tid};
+
+/// AT_FDCWD as a register value.
+const AT_FDCWD: u64 = path::AT_FDCWD as i64 as u64;
 use hal::arch::Arch;
 use hal::syscall::Sysno;
 use hal::user::UserContext;
@@ -97,13 +102,64 @@ pub fn dispatch<A: Arch>(
         S::Write => fs::write(k, tid, a[0], a[1], a[2]),
         S::Readv => fs::readv(k, tid, a[0], a[1], a[2]),
         S::Writev => fs::writev(k, tid, a[0], a[1], a[2]),
-        S::Pread64 | S::Pwrite64 => ret(fs::pread_pwrite(k, tid, a[0], a[3])),
+        S::Pread64 => ret(fs::pread_pwrite(
+            k,
+            tid,
+            a[0],
+            (a[1], a[2], false),
+            a[3],
+            false,
+        )),
+        S::Pwrite64 => ret(fs::pread_pwrite(
+            k,
+            tid,
+            a[0],
+            (a[1], a[2], false),
+            a[3],
+            true,
+        )),
+        S::Preadv => ret(fs::pread_pwrite(
+            k,
+            tid,
+            a[0],
+            (a[1], a[2], true),
+            a[3],
+            false,
+        )),
+        S::Pwritev => ret(fs::pread_pwrite(
+            k,
+            tid,
+            a[0],
+            (a[1], a[2], true),
+            a[3],
+            true,
+        )),
+        S::Preadv2 | S::Pwritev2 => {
+            let write = sysno == S::Pwritev2;
+            // An offset of -1 means "the file position": the plain vector calls.
+            if a[3] as i64 == -1 {
+                if write {
+                    fs::writev(k, tid, a[0], a[1], a[2])
+                } else {
+                    fs::readv(k, tid, a[0], a[1], a[2])
+                }
+            } else {
+                ret(fs::pread_pwrite(
+                    k,
+                    tid,
+                    a[0],
+                    (a[1], a[2], true),
+                    a[3],
+                    write,
+                ))
+            }
+        }
         S::Close => ret(fs::close(k, tid, a[0])),
         S::Dup => ret(fs::dup(k, tid, a[0])),
         S::Dup2 => ret(fs::dup2(k, tid, a[0], a[1])),
         S::Dup3 => ret(fs::dup3(k, tid, a[0], a[1], a[2])),
         S::Fcntl => ret(fs::fcntl(k, tid, a[0], a[1], a[2])),
-        S::Ioctl => ret(fs::ioctl(k, tid, a[0], a[1], a[2])),
+        S::Ioctl => fs::ioctl(k, tid, a[0], a[1], a[2]),
         S::Lseek => ret(fs::lseek(k, tid, a[0], a[1], a[2])),
         S::Pipe => ret(fs::pipe2(k, tid, a[0], 0)),
         S::Pipe2 => ret(fs::pipe2(k, tid, a[0], a[1])),
@@ -119,6 +175,75 @@ pub fn dispatch<A: Arch>(
         S::EpollPwait2 => fs::epoll_pwait2(k, tid, a),
         S::Eventfd => ret(fs::eventfd2(k, tid, a[0], 0)),
         S::Eventfd2 => ret(fs::eventfd2(k, tid, a[0], a[1])),
+        S::Sendfile => fs::sendfile(k, tid, a[0], a[1], a[2], a[3]),
+        S::CopyFileRange => ret(fs::copy_file_range(k, tid, a)),
+        // files by path (the x86_64-only legacy forms are the *at calls at AT_FDCWD)
+        S::Openat => ret(path::openat(k, tid, a[0], a[1], a[2], a[3])),
+        S::Open => ret(path::open(k, tid, a[0], a[1], a[2])),
+        S::Creat => ret(path::creat(k, tid, a[0], a[1])),
+        S::Newfstatat => ret(path::newfstatat(k, tid, a[0], a[1], a[2], a[3])),
+        S::Fstat => ret(path::fstat(k, tid, a[0], a[1])),
+        S::Stat => ret(path::stat_legacy(k, tid, a[0], a[1], true)),
+        S::Lstat => ret(path::stat_legacy(k, tid, a[0], a[1], false)),
+        S::Statx => ret(path::statx(k, tid, a)),
+        S::Statfs => ret(path::statfs(k, tid, a[0], a[1])),
+        S::Fstatfs => ret(path::fstatfs(k, tid, a[0], a[1])),
+        S::Mkdirat => ret(path::mkdirat(k, tid, a[0], a[1], a[2])),
+        S::Mkdir => ret(path::mkdirat(k, tid, AT_FDCWD, a[0], a[1])),
+        S::Mknodat => ret(path::mknodat(k, tid, a[0], a[1], a[2], a[3])),
+        S::Mknod => ret(path::mknodat(k, tid, AT_FDCWD, a[0], a[1], a[2])),
+        S::Unlinkat => ret(path::unlinkat(k, tid, a[0], a[1], a[2])),
+        S::Unlink => ret(path::unlinkat(k, tid, AT_FDCWD, a[0], 0)),
+        S::Rmdir => ret(path::unlinkat(k, tid, AT_FDCWD, a[0], 0x200)),
+        S::Renameat2 => ret(path::renameat2(k, tid, a)),
+        S::Renameat => ret(path::renameat2(k, tid, [a[0], a[1], a[2], a[3], 0, 0])),
+        S::Rename => ret(path::renameat2(
+            k,
+            tid,
+            [AT_FDCWD, a[0], AT_FDCWD, a[1], 0, 0],
+        )),
+        S::Linkat => ret(path::linkat(k, tid, a)),
+        S::Link => ret(path::linkat(k, tid, [AT_FDCWD, a[0], AT_FDCWD, a[1], 0, 0])),
+        S::Symlinkat => ret(path::symlinkat(k, tid, a[0], a[1], a[2])),
+        S::Symlink => ret(path::symlinkat(k, tid, a[0], AT_FDCWD, a[1])),
+        S::Readlinkat => ret(path::readlinkat(k, tid, a[0], a[1], a[2], a[3])),
+        S::Readlink => ret(path::readlinkat(k, tid, AT_FDCWD, a[0], a[1], a[2])),
+        S::Faccessat => ret(path::faccessat2(k, tid, a[0], a[1], a[2], 0)),
+        S::Faccessat2 => ret(path::faccessat2(k, tid, a[0], a[1], a[2], a[3])),
+        S::Access => ret(path::faccessat2(k, tid, AT_FDCWD, a[0], a[1], 0)),
+        S::Fchmod => ret(path::fchmod(k, tid, a[0], a[1])),
+        S::Fchmodat => ret(path::fchmodat(k, tid, a[0], a[1], a[2], 0)),
+        S::Fchmodat2 => ret(path::fchmodat(k, tid, a[0], a[1], a[2], a[3])),
+        S::Chmod => ret(path::fchmodat(k, tid, AT_FDCWD, a[0], a[1], 0)),
+        S::Fchown => ret(path::fchown(k, tid, a[0], a[1], a[2])),
+        S::Fchownat => ret(path::fchownat(k, tid, a)),
+        S::Chown => ret(path::fchownat(k, tid, [AT_FDCWD, a[0], a[1], a[2], 0, 0])),
+        S::Lchown => ret(path::fchownat(
+            k,
+            tid,
+            [AT_FDCWD, a[0], a[1], a[2], 0x100, 0],
+        )),
+        S::Utimensat => ret(path::utimensat(k, tid, a)),
+        S::Utimes => ret(path::utimes_legacy(k, tid, AT_FDCWD, a[0], a[1], false)),
+        S::Futimesat => ret(path::utimes_legacy(k, tid, a[0], a[1], a[2], false)),
+        S::Utime => ret(path::utimes_legacy(k, tid, AT_FDCWD, a[0], a[1], true)),
+        S::Truncate => ret(path::truncate(k, tid, a[0], a[1])),
+        S::Ftruncate => ret(path::ftruncate(k, tid, a[0], a[1])),
+        // Everything is in memory: there is nothing to write back.
+        S::Fsync | S::Fdatasync | S::Syncfs => ret(fs::fd_exists(k, tid, a[0])),
+        S::Sync => ret(Ok(0)),
+        S::Fadvise64 | S::Readahead => ret(fs::fd_exists(k, tid, a[0])),
+        S::Flock => ret(fs::flock(k, tid, a[0], a[1])),
+        S::Chdir => ret(path::chdir(k, tid, a[0])),
+        S::Fchdir => ret(path::fchdir(k, tid, a[0])),
+        S::Chroot => ret(path::chroot(k, tid, a[0])),
+        S::Getcwd => ret(path::getcwd(k, tid, a[0], a[1])),
+        S::Umask => ret(path::umask(k, tid, a[0])),
+        S::Getdents64 => ret(path::getdents(k, tid, a[0], a[1], a[2], false)),
+        S::Getdents => ret(path::getdents(k, tid, a[0], a[1], a[2], true)),
+        S::Mount => ret(path::mount(k, tid, a)),
+        S::Umount2 => ret(path::umount2(k, tid, a[0], a[1])),
+        S::Reboot => ret(system::reboot(k, tid, a[0], a[1], a[2])),
         // processes and threads
         S::Exit => process::exit(k, tid, a[0]),
         S::ExitGroup => process::exit_group(k, tid, a[0]),

@@ -174,6 +174,12 @@ fn do_clone<A: Arch>(k: &mut Kernel<A>, tid: Tid, args: CloneArgs) -> SysResult 
         } else {
             alloc::rc::Rc::new(core::cell::RefCell::new(p.files.borrow().clone()))
         };
+        let fs = if flags & CLONE_FS != 0 {
+            p.fs.clone()
+        } else {
+            alloc::rc::Rc::new(core::cell::RefCell::new(p.fs.borrow().clone()))
+        };
+        let (exe, cmdline, environ) = (p.exe.clone(), p.cmdline.clone(), p.environ.clone());
         let new_parent = if flags & CLONE_PARENT != 0 {
             p.parent
         } else {
@@ -185,6 +191,8 @@ fn do_clone<A: Arch>(k: &mut Kernel<A>, tid: Tid, args: CloneArgs) -> SysResult 
         c.rlimits = rlimits;
         c.exit_signal = exit_signal;
         c.files = files;
+        c.fs = fs;
+        (c.exe, c.cmdline, c.environ) = (exe, cmdline, environ);
         if flags & CLONE_VFORK != 0 {
             c.vfork_parent = Some(tid);
         }
@@ -281,26 +289,36 @@ fn do_execve<A: Arch>(
     let path = mem.read_c_string(path, PATH_MAX)?;
     let argv = mem.read_string_array(argv)?;
     let envp = mem.read_string_array(envp)?;
-    let path = String::from_utf8(path).map_err(|_| Errno::ENOENT)?;
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let entry = crate::cpio::find(k.initramfs, &path)
-        .map_err(|_| Errno::EIO)?
-        .ok_or(Errno::ENOENT)?;
-    if entry.mode & crate::cpio::S_IFMT != crate::cpio::S_IFREG {
-        return Err(Errno::EACCES);
-    }
-    if entry.mode & 0o111 == 0 {
-        return Err(Errno::EACCES);
-    }
-    let argv: Vec<&[u8]> = argv.iter().map(|s| s.as_slice()).collect();
-    let envp: Vec<&[u8]> = envp.iter().map(|s| s.as_slice()).collect();
+    let start = {
+        let fs = k.process_of(tid).fs.borrow();
+        if path[0] == b'/' {
+            fs.root.clone()
+        } else {
+            fs.cwd.clone()
+        }
+    };
+    let program =
+        super::path::with_resolver(k, tid, |r, _| crate::exec::find(r, &start, &path, argv))?;
+    let argv: Vec<&[u8]> = program.argv.iter().map(|s| s.as_slice()).collect();
+    let envp_refs: Vec<&[u8]> = envp.iter().map(|s| s.as_slice()).collect();
     let pid = k.threads[&tid].pid;
     let stack_limit = k.processes[&pid].rlimits[task::RLIMIT_STACK].0;
-    let (vm, context) =
-        crate::process::load::<A>(&path, entry.data, &argv, &envp, stack_limit, &mut k.frames)
-            .map_err(|e| e.errno())?;
+    // comm is the name execve was given (a script's own name, not its interpreter's).
+    let path = String::from_utf8_lossy(&path).into_owned();
+    let (vm, context) = crate::process::load::<A>(
+        &String::from_utf8_lossy(&program.path),
+        &program.image,
+        &argv,
+        &envp_refs,
+        stack_limit,
+        &mut k.frames,
+    )
+    .map_err(|e| e.errno())?;
+    let cmdline = crate::proc_text::cmdline(&argv);
+    let environ = crate::proc_text::environ(&envp_refs);
 
     // Point of no return: the other threads go, the new image replaces the old.
     let others: Vec<Tid> = k.processes[&pid]
@@ -331,6 +349,9 @@ fn do_execve<A: Arch>(
     let old_vm = core::mem::replace(&mut p.vm, new_vm);
     p.threads = alloc::vec![tid];
     p.name = crate::process::comm(&path);
+    p.exe = program.path.clone();
+    p.cmdline = cmdline;
+    p.environ = environ;
     // Caught signals revert to the default; ignored ones stay ignored (POSIX).
     for action in p.actions.iter_mut() {
         if action.handler != signal::SIG_IGN {

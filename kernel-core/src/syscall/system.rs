@@ -61,3 +61,40 @@ pub fn getrandom<A: Arch>(
     }
     Ok(done)
 }
+
+const LINUX_REBOOT_MAGIC1: u64 = 0xfee1_dead;
+/// The four accepted second magics (Linus's and his daughters' birthdays).
+const LINUX_REBOOT_MAGIC2: [u64; 4] = [672_274_793, 85_072_278, 369_367_448, 537_993_216];
+const CMD_RESTART: u32 = 0x0123_4567;
+const CMD_HALT: u32 = 0xcdef_0123;
+const CMD_CAD_ON: u32 = 0x89ab_cdef;
+const CMD_CAD_OFF: u32 = 0;
+const CMD_POWER_OFF: u32 = 0x4321_fedc;
+const CMD_RESTART2: u32 = 0xa1b2_c3d4;
+
+/// reboot(2): power off, restart or halt end the run loop (the board then does it);
+/// Ctrl-Alt-Del settings are accepted (there is no such key on a serial console).
+pub fn reboot<A: Arch>(
+    k: &mut Kernel<A>,
+    tid: Tid,
+    magic1: u64,
+    magic2: u64,
+    cmd: u64,
+) -> SysResult {
+    if magic1 as u32 as u64 != LINUX_REBOOT_MAGIC1
+        || !LINUX_REBOOT_MAGIC2.contains(&(magic2 as u32 as u64))
+    {
+        return Err(Errno::EINVAL);
+    }
+    let pid = k.threads[&tid].pid;
+    let end = match cmd as u32 {
+        CMD_CAD_ON | CMD_CAD_OFF => return Ok(0),
+        CMD_POWER_OFF => crate::task::InitEnd::PowerOff,
+        CMD_RESTART | CMD_RESTART2 => crate::task::InitEnd::Restart,
+        CMD_HALT => crate::task::InitEnd::Halt,
+        _ => return Err(Errno::EINVAL),
+    };
+    log::info!("reboot(2) by pid {pid}: {end:?}");
+    k.init_end = Some(end);
+    Ok(0)
+}

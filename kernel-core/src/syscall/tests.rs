@@ -94,7 +94,8 @@ fn write_copies_user_bytes_to_the_console() {
     let mut f = Fixture::new();
     let buf = f.scratch(b"Hello, world!\n");
     assert_eq!(f.call(nr::WRITE, [1, buf, 14, 0, 0, 0]), 14);
-    assert_eq!(f.output(), b"Hello, world!\n");
+    // The console is a terminal: OPOST|ONLCR sends a newline as CR LF.
+    assert_eq!(f.output(), b"Hello, world!\r\n");
 }
 
 #[test]
@@ -148,7 +149,7 @@ fn writev_gathers_and_checks_its_vector() {
     }
     f.k.user(INIT).write(base, &iov).unwrap();
     assert_eq!(f.call(nr::WRITEV, [1, base, 2, 0, 0, 0]), 14);
-    assert_eq!(f.output(), b"Hello, world!\n");
+    assert_eq!(f.output(), b"Hello, world!\r\n");
     assert_eq!(f.call(nr::WRITEV, [1, 0x10, 2, 0, 0, 0]), EFAULT);
     assert_eq!(
         f.call(nr::WRITEV, [1, base, 1025, 0, 0, 0]),

@@ -244,6 +244,25 @@ impl Location {
     }
 }
 
+/// A process's place in the tree (shared by CLONE_FS, copied otherwise).
+#[derive(Clone)]
+pub struct FsContext {
+    pub root: Location,
+    pub cwd: Location,
+    pub umask: u32,
+}
+
+impl FsContext {
+    /// Init's: root and cwd at `/`, umask 022 (Linux's default).
+    pub fn new(vfs: &Vfs) -> Self {
+        Self {
+            root: vfs.root(),
+            cwd: vfs.root(),
+            umask: 0o022,
+        }
+    }
+}
+
 /// The mount table and the source of inode and device numbers.
 pub struct Vfs {
     pub mounts: Vec<Rc<Mount>>,
