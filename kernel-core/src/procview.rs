@@ -69,11 +69,12 @@ impl<'a, A: Arch> ProcView<'a, A> {
         });
         let mut ignored = 0u64;
         let mut caught = 0u64;
-        for (i, a) in p.actions.iter().enumerate().skip(1) {
+        // actions[n] is signal n+1's, whose sigset bit is n.
+        for (i, a) in p.actions.iter().enumerate() {
             match a.handler {
                 0 => {}
-                SIG_IGN => ignored |= 1 << (i - 1),
-                _ => caught |= 1 << (i - 1),
+                SIG_IGN => ignored |= 1 << i,
+                _ => caught |= 1 << i,
             }
         }
         let tty = (k.console_tty.tty.session == Some(p.sid)).then(|| text::ControllingTty {

@@ -223,6 +223,7 @@ pub struct Kernel<A: Arch> {
     pub vfs: crate::vfs::Vfs,
     /// The console as a terminal.
     pub console_tty: crate::tty_glue::ConsoleTty,
+    pub host_names: crate::syscall::system::HostNames,
     /// sched_yield asked the run loop to end the current thread's time slice.
     pub yield_requested: bool,
 }
@@ -251,6 +252,7 @@ impl<A: Arch> Kernel<A> {
             initramfs,
             vfs: crate::vfs::Vfs::new(),
             console_tty: crate::tty_glue::ConsoleTty::default(),
+            host_names: Default::default(),
             yield_requested: false,
         }
     }

@@ -120,7 +120,7 @@ pub fn check_background<A: Arch>(k: &mut Kernel<A>, tid: Tid, sig: u32) -> Resul
         return Ok(());
     }
     let t = &k.threads[&tid];
-    let ignored = k.process_of(tid).actions[sig as usize].handler == signal::SIG_IGN;
+    let ignored = k.process_of(tid).actions[(sig - 1) as usize].handler == signal::SIG_IGN;
     let blocked = t.blocked.contains(sig);
     if ignored || blocked {
         // A write goes through when SIGTTOU is ignored or blocked; a read fails with EIO.

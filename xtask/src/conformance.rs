@@ -106,6 +106,7 @@ pub const AVAILABLE: &[Feature] = &[
     Poll,
     Epoll,
     WallClock,
+    Vfs,
 ];
 
 /// How a program is built.

@@ -133,6 +133,17 @@ pub fn parse_marker(line: &str) -> Option<Marker> {
     if line.contains("cyphera: kernel panic") {
         return Some(Marker::Panic);
     }
+    // reboot(2) (busybox poweroff, reboot, halt) ends the system cleanly: status 0.
+    if [
+        "cyphera: system power off",
+        "cyphera: system restart",
+        "cyphera: system halted",
+    ]
+    .iter()
+    .any(|m| line.contains(m))
+    {
+        return Some(Marker::Exited(0));
+    }
     None
 }
 
@@ -371,6 +382,10 @@ mod tests {
         assert_eq!(
             parse_marker("cyphera: kernel panic at src/x.rs:1:2: boom"),
             Some(Marker::Panic)
+        );
+        assert_eq!(
+            parse_marker("cyphera: system power off"),
+            Some(Marker::Exited(0))
         );
         assert_eq!(
             parse_marker("cyphera: pid 1 (init) killed by SIGSEGV: page fault at 0x0, pc 0x1"),

@@ -296,6 +296,8 @@ pub fn dispatch<A: Arch>(
         S::ArchPrctl => ret(process::arch_prctl(k, tid, a[0], a[1])),
         S::Getrandom => ret(system::getrandom(k, tid, a[0], a[1], a[2])),
         S::Uname => ret(system::uname(k, tid, a[0])),
+        S::Sethostname => ret(system::set_name(k, tid, a[0], a[1], false)),
+        S::Setdomainname => ret(system::set_name(k, tid, a[0], a[1], true)),
         S::Futex => futex::futex(k, tid, a),
         // memory
         S::Brk => ret(memory::brk(k, tid, a[0])),

@@ -13,19 +13,63 @@ pub const RELEASE: &str = "6.1.0-cyphera";
 /// `sysname` is "Linux": programs take it to mean "speaks the Linux ABI", which is the promise.
 pub const SYSNAME: &str = "Linux";
 
-pub fn utsname(machine: &str) -> [u8; 6 * UTS_FIELD] {
+/// The names sethostname/setdomainname change (Linux's defaults until then).
+pub struct HostNames {
+    pub host: alloc::vec::Vec<u8>,
+    pub domain: alloc::vec::Vec<u8>,
+}
+
+impl Default for HostNames {
+    fn default() -> Self {
+        Self {
+            host: b"cyphera".to_vec(),
+            domain: b"(none)".to_vec(),
+        }
+    }
+}
+
+pub fn utsname(machine: &str, names: &HostNames) -> [u8; 6 * UTS_FIELD] {
     let version = concat!("#1 Cyphera ", env!("CARGO_PKG_VERSION"));
-    let fields = [SYSNAME, "cyphera", RELEASE, version, machine, "(none)"];
+    let fields: [&[u8]; 6] = [
+        SYSNAME.as_bytes(),
+        &names.host,
+        RELEASE.as_bytes(),
+        version.as_bytes(),
+        machine.as_bytes(),
+        &names.domain,
+    ];
     let mut out = [0u8; 6 * UTS_FIELD];
     for (i, field) in fields.iter().enumerate() {
         let n = field.len().min(UTS_FIELD - 1);
-        out[i * UTS_FIELD..i * UTS_FIELD + n].copy_from_slice(&field.as_bytes()[..n]);
+        out[i * UTS_FIELD..i * UTS_FIELD + n].copy_from_slice(&field[..n]);
     }
     out
 }
 
 pub fn uname<A: Arch>(k: &mut Kernel<A>, tid: Tid, buf: u64) -> SysResult {
-    k.user(tid).write(buf, &utsname(A::MACHINE))?;
+    let names = utsname(A::MACHINE, &k.host_names);
+    k.user(tid).write(buf, &names)?;
+    Ok(0)
+}
+
+/// sethostname/setdomainname: at most 64 bytes (__NEW_UTS_LEN), else EINVAL.
+pub fn set_name<A: Arch>(
+    k: &mut Kernel<A>,
+    tid: Tid,
+    name: u64,
+    len: u64,
+    domain: bool,
+) -> SysResult {
+    if len > (UTS_FIELD - 1) as u64 {
+        return Err(Errno::EINVAL);
+    }
+    let mut bytes = alloc::vec![0u8; len as usize];
+    k.user(tid).read(name, &mut bytes)?;
+    if domain {
+        k.host_names.domain = bytes;
+    } else {
+        k.host_names.host = bytes;
+    }
     Ok(0)
 }
 
