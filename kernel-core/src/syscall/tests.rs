@@ -318,3 +318,74 @@ fn sigaction_round_trips_and_masks_sanitised() {
         "SIGKILL cannot be masked"
     );
 }
+
+/// Files by path through the system calls: create, write, seek, read, stat, rename, list,
+/// remove (x86_64 numbers: the legacy calls are the *at calls at AT_FDCWD).
+#[test]
+fn files_are_created_written_listed_renamed_and_removed() {
+    use nr::{CHDIR, CLOSE, GETCWD, GETDENTS64, LSEEK, MKDIR, OPEN, RENAME, RMDIR, STAT, UNLINK};
+    const O_RDWR_CREAT_EXCL: u64 = 0o2 | 0o100 | 0o200;
+    const O_DIRECTORY: u64 = 0o200000;
+    let enoent = (-2i64) as u64;
+    let eexist = (-17i64) as u64;
+    let enotempty = (-39i64) as u64;
+    let mut f = Fixture::new();
+    let base = 0x60_0000u64;
+    let path = |f: &mut Fixture, at: u64, s: &str| {
+        let mut b = s.as_bytes().to_vec();
+        b.push(0);
+        f.k.user(INIT).write(at, &b).unwrap();
+        at
+    };
+    let dir = path(&mut f, base, "/d");
+    let file = path(&mut f, base + 0x100, "/d/f");
+    let renamed = path(&mut f, base + 0x200, "g");
+    let data = path(&mut f, base + 0x300, "hello");
+    let buf = base + 0x1000;
+    assert_eq!(f.call(MKDIR, [dir, 0o755, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(MKDIR, [dir, 0o755, 0, 0, 0, 0]), eexist);
+    assert_eq!(f.call(OPEN, [file, O_RDWR_CREAT_EXCL, 0o666, 0, 0, 0]), 3);
+    assert_eq!(
+        f.call(OPEN, [file, O_RDWR_CREAT_EXCL, 0o666, 0, 0, 0]),
+        eexist
+    );
+    assert_eq!(f.call(nr::WRITE, [3, data, 5, 0, 0, 0]), 5);
+    assert_eq!(f.call(LSEEK, [3, 1, 0, 0, 0, 0]), 1);
+    assert_eq!(f.call(nr::READ, [3, buf, 10, 0, 0, 0]), 4);
+    assert_eq!(f.peek(buf, 4), b"ello");
+    // struct stat (x86_64): st_mode at 24, st_size at 48; umask 022 applied to 0666.
+    assert_eq!(f.call(STAT, [file, buf, 0, 0, 0, 0]), 0);
+    let st = f.peek(buf, 144);
+    assert_eq!(u32::from_le_bytes(st[24..28].try_into().unwrap()), 0o100644);
+    assert_eq!(u64::from_le_bytes(st[48..56].try_into().unwrap()), 5);
+    // Relative paths start at the working directory.
+    assert_eq!(f.call(CHDIR, [dir, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(GETCWD, [buf, 64, 0, 0, 0, 0]), 3);
+    assert_eq!(f.peek(buf, 3), b"/d\0");
+    let f_rel = path(&mut f, base + 0x400, "f");
+    assert_eq!(f.call(RENAME, [f_rel, renamed, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(OPEN, [file, 0, 0, 0, 0, 0]), enoent);
+    // The directory lists ".", ".." and "g"; the open descriptor still reads the renamed file.
+    assert_eq!(f.call(OPEN, [dir, O_DIRECTORY, 0, 0, 0, 0]), 4);
+    let n = f.call(GETDENTS64, [4, buf, 512, 0, 0, 0]) as usize;
+    let raw = f.peek(buf, n);
+    let mut names = Vec::new();
+    let mut at = 0;
+    while at < n {
+        let reclen = u16::from_le_bytes([raw[at + 16], raw[at + 17]]) as usize;
+        let name = &raw[at + 19..at + reclen];
+        names.push(name[..name.iter().position(|&b| b == 0).unwrap()].to_vec());
+        at += reclen;
+    }
+    assert_eq!(names, [b".".to_vec(), b"..".to_vec(), b"g".to_vec()]);
+    assert_eq!(
+        f.call(GETDENTS64, [4, buf, 512, 0, 0, 0]),
+        0,
+        "end of directory"
+    );
+    assert_eq!(f.call(RMDIR, [dir, 0, 0, 0, 0, 0]), enotempty);
+    assert_eq!(f.call(UNLINK, [renamed, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(RMDIR, [dir, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(CLOSE, [3, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(CLOSE, [4, 0, 0, 0, 0, 0]), 0);
+}

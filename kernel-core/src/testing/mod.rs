@@ -138,6 +138,17 @@ impl Timer for MockTimer {
 /// x86_64 numbers of the calls the scenario tests use.
 pub mod nr {
     pub const WRITE: u64 = 1;
+    pub const OPEN: u64 = 2;
+    pub const CLOSE: u64 = 3;
+    pub const STAT: u64 = 4;
+    pub const LSEEK: u64 = 8;
+    pub const GETCWD: u64 = 79;
+    pub const CHDIR: u64 = 80;
+    pub const RENAME: u64 = 82;
+    pub const MKDIR: u64 = 83;
+    pub const RMDIR: u64 = 84;
+    pub const UNLINK: u64 = 87;
+    pub const GETDENTS64: u64 = 217;
     pub const MMAP: u64 = 9;
     pub const BRK: u64 = 12;
     pub const RT_SIGACTION: u64 = 13;
@@ -201,6 +212,17 @@ impl Arch for MockArch {
             nr::EXIT_GROUP => S::ExitGroup,
             nr::TGKILL => S::Tgkill,
             nr::WAITID => S::Waitid,
+            nr::OPEN => S::Open,
+            nr::CLOSE => S::Close,
+            nr::STAT => S::Stat,
+            nr::LSEEK => S::Lseek,
+            nr::GETCWD => S::Getcwd,
+            nr::CHDIR => S::Chdir,
+            nr::RENAME => S::Rename,
+            nr::MKDIR => S::Mkdir,
+            nr::RMDIR => S::Rmdir,
+            nr::UNLINK => S::Unlink,
+            nr::GETDENTS64 => S::Getdents64,
             _ => return None,
         })
     }
