@@ -353,6 +353,10 @@ fn files_are_created_written_listed_renamed_and_removed() {
     assert_eq!(f.call(LSEEK, [3, 1, 0, 0, 0, 0]), 1);
     assert_eq!(f.call(nr::READ, [3, buf, 10, 0, 0, 0]), 4);
     assert_eq!(f.peek(buf, 4), b"ello");
+    // A private read-only file mapping holds the file's bytes.
+    let map = f.call(nr::MMAP, [0, 4096, 1, 2, 3, 0]);
+    assert!(map < (1 << 47), "mmap of a file: {:#x}", map as i64);
+    assert_eq!(f.peek(map, 6), b"hello\0");
     // struct stat (x86_64): st_mode at 24, st_size at 48; umask 022 applied to 0666.
     assert_eq!(f.call(STAT, [file, buf, 0, 0, 0, 0]), 0);
     let st = f.peek(buf, 144);

@@ -125,8 +125,10 @@ fn advice_is_valid(advice: u64) -> bool {
 impl<A: Arch> Vm<A> {
     /// `mmap(addr, len, prot, flags, fd, offset)`: the address of the new mapping.
     ///
-    /// Anonymous mappings only until the VFS exists: any other mapping is `-EBADF`, what Linux
-    /// says for a descriptor that names no file. `MAP_NORESERVE`, `MAP_STACK`, `MAP_DENYWRITE`,
+    /// Anonymous mappings: file mappings are made by the syscall layer
+    /// (`syscall::memory::map_file`), which copies the file into an anonymous one; a file
+    /// mapping reaching this point is `-EBADF`, what Linux says for a descriptor that names no
+    /// file. `MAP_NORESERVE`, `MAP_STACK`, `MAP_DENYWRITE`,
     /// `MAP_EXECUTABLE` and unknown bits are accepted and ignored (as Linux ignores unknown bits
     /// outside `MAP_SHARED_VALIDATE`); `MAP_POPULATE` and `MAP_LOCKED` populate the pages now.
     #[allow(clippy::too_many_arguments)]
