@@ -17,7 +17,7 @@ pub fn brk<A: Arch>(k: &mut Kernel<A>, tid: Tid, requested: u64) -> SysResult {
 }
 
 pub fn mmap<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> SysResult {
-    if a[3] & MAP_ANONYMOUS == 0 && a[5] % PAGE_SIZE == 0 {
+    if a[3] & MAP_ANONYMOUS == 0 && a[5].is_multiple_of(PAGE_SIZE) {
         return map_file(k, tid, a);
     }
     let mem = k.user(tid);
