@@ -294,6 +294,7 @@ pub fn dispatch<A: Arch>(
         S::SchedGetaffinity => ret(process::sched_getaffinity(k, tid, a[0], a[1], a[2])),
         S::SchedSetaffinity => ret(process::sched_setaffinity(k, tid, a[0], a[1], a[2])),
         S::ArchPrctl => ret(process::arch_prctl(k, tid, a[0], a[1])),
+        S::Prctl => ret(process::prctl(k, tid, a[0], a[1])),
         S::Getrandom => ret(system::getrandom(k, tid, a[0], a[1], a[2])),
         S::Uname => ret(system::uname(k, tid, a[0])),
         S::Sethostname => ret(system::set_name(k, tid, a[0], a[1], false)),

@@ -826,3 +826,75 @@ pub fn arch_prctl<A: Arch>(k: &mut Kernel<A>, tid: Tid, code: u64, address: u64)
         _ => Err(Errno::EINVAL),
     }
 }
+
+const PR_SET_PDEATHSIG: u64 = 1;
+const PR_GET_PDEATHSIG: u64 = 2;
+const PR_GET_DUMPABLE: u64 = 3;
+const PR_SET_DUMPABLE: u64 = 4;
+const PR_SET_NAME: u64 = 15;
+const PR_GET_NAME: u64 = 16;
+const PR_GET_SECCOMP: u64 = 21;
+const PR_CAPBSET_READ: u64 = 23;
+const PR_SET_CHILD_SUBREAPER: u64 = 36;
+const PR_GET_CHILD_SUBREAPER: u64 = 37;
+const PR_SET_NO_NEW_PRIVS: u64 = 38;
+const PR_GET_NO_NEW_PRIVS: u64 = 39;
+/// Linux's CAP_LAST_CAP in 6.1.
+const CAP_LAST_CAP: u64 = 40;
+
+/// prctl(2): the thread name (PR_SET_NAME/PR_GET_NAME, what busybox uses to show an applet's
+/// name), and the flags programs commonly query. Others are EINVAL, as Linux says for an
+/// option it does not know.
+pub fn prctl<A: Arch>(k: &mut Kernel<A>, tid: Tid, option: u64, arg: u64) -> SysResult {
+    match option {
+        PR_SET_NAME => {
+            let raw = k.user(tid).read_array::<16>(arg).or_else(|_| {
+                // The name may end within 16 bytes of an unmapped page: read it as a string.
+                k.user(tid).read_c_string(arg, 4096).map(|s| {
+                    let mut out = [0u8; 16];
+                    let n = s.len().min(15);
+                    out[..n].copy_from_slice(&s[..n]);
+                    out
+                })
+            })?;
+            let len = raw.iter().position(|&b| b == 0).unwrap_or(15).min(15);
+            k.process_of_mut(tid).name = String::from_utf8_lossy(&raw[..len]).into_owned();
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let mut out = [0u8; 16];
+            let name = k.process_of(tid).name.as_bytes();
+            let n = name.len().min(15);
+            out[..n].copy_from_slice(&name[..n]);
+            k.user(tid).write(arg, &out)?;
+            Ok(0)
+        }
+        PR_SET_PDEATHSIG => {
+            if arg != 0 && !signal::valid(arg as u32) {
+                return Err(Errno::EINVAL);
+            }
+            Ok(0)
+        }
+        PR_GET_PDEATHSIG => k.user(tid).write_u32(arg, 0).map(|()| 0),
+        PR_GET_DUMPABLE => Ok(1),
+        PR_SET_DUMPABLE => {
+            if arg > 1 {
+                Err(Errno::EINVAL)
+            } else {
+                Ok(0)
+            }
+        }
+        PR_GET_SECCOMP => Ok(0),
+        PR_CAPBSET_READ => {
+            if arg > CAP_LAST_CAP {
+                Err(Errno::EINVAL)
+            } else {
+                Ok(1)
+            }
+        }
+        PR_SET_CHILD_SUBREAPER | PR_SET_NO_NEW_PRIVS => Ok(0),
+        PR_GET_CHILD_SUBREAPER => k.user(tid).write_u32(arg, 0).map(|()| 0),
+        PR_GET_NO_NEW_PRIVS => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
