@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::arch::{self, Arch, Board};
+use crate::busybox::{GuestKernel, Subset};
 
 pub const USAGE: &str = "\
 usage: cargo xtask <command> [options]
@@ -13,18 +14,28 @@ usage: cargo xtask <command> [options]
 commands:
   build  --arch x86_64|aarch64 [--board NAME] [--release]
          Build the kernel (and for AArch64 its flat Image) and the userspace programs.
-  run    --arch A [--board NAME] [--release] [--rootfs DIR | --initrd FILE] [--init PATH]
-         [--append \"kernel cmdline\"] [--timeout SECS] [--cpu MODEL] [--machine-opts OPTS]
-         [--accel ACCEL] [--gdb] [-- ARGS...]
+  run    --arch A [--board NAME] [--release] [--rootfs DIR | --initrd FILE | --busybox]
+         [--kernel cyphera|linux] [--init PATH] [--append \"kernel cmdline\"] [--timeout SECS]
+         [--cpu MODEL] [--machine-opts OPTS] [--accel ACCEL] [--gdb] [-- ARGS...]
          Build, then boot in QEMU with the console on this terminal and exit with init's status
          (128+N if init was killed by signal N, 70 on a kernel panic, 124 on timeout).
          Without --rootfs/--initrd, init is the hello world. ARGS become init's argv[1..].
-         Ctrl-C goes to the guest; Ctrl-A x quits QEMU.
+         --busybox boots the busybox rootfs into a shell; --kernel linux boots Debian's Linux
+         instead of Cyphera on the same machine. Ctrl-C goes to the guest; Ctrl-A x quits QEMU.
   test   [--arch A|all] [--board NAME] [--quick] [--release] [--filter TEXT]
          Host unit tests, QEMU integration tests on every board of the architectures (each
-         program also run on Linux and compared), and the Limine request check; ends with
+         program also run on Linux and compared), the busybox session and test-suite subset
+         on each default board (once the kernel has the VFS), and the Limine check; ends with
          \"N passed, N failed, N skipped\". --board runs the QEMU tests on that board only.
          --quick skips the host unit tests and the extra AArch64 CPU/GIC variants.
+  rootfs busybox --arch A [--out DIR]
+         Make the busybox root filesystem from Debian's busybox-static (default directory
+         target/rootfs/busybox-A).
+  busybox-testsuite [--arch A|all] [--kernel cyphera|linux] [--subset ci|full]
+         Run busybox's own test suite (Debian's source package) in the guest; prints the
+         counts and FAILs and writes target/busybox-testsuite/A-KERNEL.txt.
+  busybox-session [--arch A|all] [--kernel cyphera|linux]
+         Run the scripted interactive busybox session of `test` (job control, ^C, tools).
   boards List the boards: name, architecture, what it is, and the QEMU command that runs it.
   setup  Install what the other commands need and is missing: the Rust targets of the pinned
          toolchain, and QEMU (from Debian bookworm-backports when run as root on Debian).
@@ -40,6 +51,17 @@ pub enum Command {
     Build(BuildArgs),
     Run(RunArgs),
     Test(TestArgs),
+    Rootfs { arch: Arch, out: Option<PathBuf> },
+    BusyboxTestsuite(BusyboxArgs),
+    BusyboxSession(BusyboxArgs),
+}
+
+/// `busybox-testsuite` and `busybox-session`.
+#[derive(Debug, PartialEq)]
+pub struct BusyboxArgs {
+    pub arches: Vec<Arch>,
+    pub kernel: GuestKernel,
+    pub subset: Subset,
 }
 
 #[derive(Debug, PartialEq)]
@@ -56,6 +78,8 @@ pub enum Rootfs {
     Dir(PathBuf),
     /// Use this initramfs file as it is.
     Initrd(PathBuf),
+    /// The busybox rootfs (busybox.rs).
+    Busybox,
 }
 
 #[derive(Debug, PartialEq)]
@@ -70,6 +94,7 @@ pub struct RunArgs {
     pub accel: Option<String>,
     pub gdb: bool,
     pub init_args: Vec<String>,
+    pub kernel: GuestKernel,
 }
 
 #[derive(Debug, PartialEq)]
@@ -135,6 +160,10 @@ impl<'a> Options<'a> {
             _ => &[],
         }
     }
+}
+
+fn parse_kernel(value: &str) -> Result<GuestKernel, String> {
+    GuestKernel::parse(value).ok_or_else(|| format!("unknown kernel `{value}` (cyphera or linux)"))
 }
 
 fn parse_arch(value: &str) -> Result<Arch, String> {
@@ -216,7 +245,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 accel: None,
                 gdb: false,
                 init_args: Vec::new(),
+                kernel: GuestKernel::Cyphera,
             };
+            let mut busybox = false;
             while let Some((name, inline)) = opts.next_flag()? {
                 match name {
                     "--arch" => arch = Some(parse_arch(opts.value(name, inline)?)?),
@@ -249,15 +280,21 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                         Options::no_value(name, inline)?;
                         run.gdb = true;
                     }
+                    "--busybox" => {
+                        Options::no_value(name, inline)?;
+                        busybox = true;
+                    }
+                    "--kernel" => run.kernel = parse_kernel(opts.value(name, inline)?)?,
                     _ => return Err(format!("unknown option {name} for run")),
                 }
             }
             run.init_args = opts.rest().to_vec();
-            run.rootfs = match (rootfs, initrd) {
-                (Some(_), Some(_)) => return Err("give --rootfs or --initrd, not both".into()),
-                (Some(dir), None) => Rootfs::Dir(dir),
-                (None, Some(file)) => Rootfs::Initrd(file),
-                (None, None) => Rootfs::Hello,
+            run.rootfs = match (rootfs, initrd, busybox) {
+                (Some(dir), None, false) => Rootfs::Dir(dir),
+                (None, Some(file), false) => Rootfs::Initrd(file),
+                (None, None, true) => Rootfs::Busybox,
+                (None, None, false) => Rootfs::Hello,
+                _ => return Err("give one of --rootfs, --initrd and --busybox".into()),
             };
             run.build = BuildArgs {
                 board: resolve_board(arch, board)?,
@@ -314,6 +351,59 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 test.arches = vec![board.arch];
             }
             Ok(Command::Test(test))
+        }
+        "rootfs" => {
+            if opts.args.first().map(String::as_str) != Some("busybox") {
+                return Err("rootfs: which one? (`rootfs busybox --arch A`)".into());
+            }
+            opts.pos = 1;
+            let (mut arch, mut out) = (None, None);
+            while let Some((name, inline)) = opts.next_flag()? {
+                match name {
+                    "--arch" => arch = Some(parse_arch(opts.value(name, inline)?)?),
+                    "--out" => out = Some(PathBuf::from(opts.value(name, inline)?)),
+                    _ => return Err(format!("unknown option {name} for rootfs busybox")),
+                }
+            }
+            if opts.pos < opts.args.len() {
+                return Err("rootfs takes no `--` arguments".into());
+            }
+            let arch = arch.ok_or("which architecture? give --arch x86_64 or --arch aarch64")?;
+            Ok(Command::Rootfs { arch, out })
+        }
+        "busybox-testsuite" | "busybox-session" => {
+            let mut bb = BusyboxArgs {
+                arches: Arch::ALL.to_vec(),
+                kernel: GuestKernel::Cyphera,
+                subset: Subset::Full,
+            };
+            while let Some((name, inline)) = opts.next_flag()? {
+                match name {
+                    "--arch" => {
+                        let v = opts.value(name, inline)?;
+                        bb.arches = if v == "all" {
+                            Arch::ALL.to_vec()
+                        } else {
+                            vec![parse_arch(v)?]
+                        };
+                    }
+                    "--kernel" => bb.kernel = parse_kernel(opts.value(name, inline)?)?,
+                    "--subset" if sub == "busybox-testsuite" => {
+                        let v = opts.value(name, inline)?;
+                        bb.subset = Subset::parse(v)
+                            .ok_or_else(|| format!("unknown subset `{v}` (ci or full)"))?;
+                    }
+                    _ => return Err(format!("unknown option {name} for {sub}")),
+                }
+            }
+            if opts.pos < opts.args.len() {
+                return Err(format!("{sub} takes no `--` arguments"));
+            }
+            Ok(if sub == "busybox-session" {
+                Command::BusyboxSession(bb)
+            } else {
+                Command::BusyboxTestsuite(bb)
+            })
         }
         other => Err(format!("unknown command `{other}`")),
     }
@@ -412,5 +502,41 @@ mod tests {
         assert_eq!(parse(&args("setup")).unwrap(), Command::Setup);
         assert!(parse(&args("setup --now")).is_err());
         assert_eq!(parse(&[]).unwrap(), Command::Help);
+    }
+
+    #[test]
+    fn busybox_commands() {
+        let Command::Run(r) = parse(&args("run --arch aarch64 --busybox --kernel linux")).unwrap()
+        else {
+            panic!("not a run")
+        };
+        assert_eq!((r.rootfs, r.kernel), (Rootfs::Busybox, GuestKernel::Linux));
+        assert!(parse(&args("run --arch x86_64 --busybox --rootfs d")).is_err());
+        assert!(parse(&args("run --arch x86_64 --kernel bsd")).is_err());
+        assert_eq!(
+            parse(&args("rootfs busybox --arch arm64 --out /x")).unwrap(),
+            Command::Rootfs {
+                arch: Arch::Aarch64,
+                out: Some(PathBuf::from("/x"))
+            }
+        );
+        assert!(parse(&args("rootfs alpine --arch x86_64")).is_err());
+        assert!(parse(&args("rootfs busybox")).is_err());
+        assert_eq!(
+            parse(&args(
+                "busybox-testsuite --arch x86_64 --kernel linux --subset ci"
+            ))
+            .unwrap(),
+            Command::BusyboxTestsuite(BusyboxArgs {
+                arches: vec![Arch::X86_64],
+                kernel: GuestKernel::Linux,
+                subset: Subset::Ci
+            })
+        );
+        let Command::BusyboxSession(b) = parse(&args("busybox-session")).unwrap() else {
+            panic!("not a session")
+        };
+        assert_eq!((b.arches.len(), b.kernel), (2, GuestKernel::Cyphera));
+        assert!(parse(&args("busybox-session --subset ci")).is_err());
     }
 }

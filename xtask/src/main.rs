@@ -8,20 +8,26 @@
 //!                   [--append "kernel cmdline"] [--timeout SECS] [--cpu MODEL]
 //!                   [--machine-opts OPTS] [--accel ACCEL] [--gdb] [--release] [-- ARGS...]
 //! cargo xtask test  [--arch A|all] [--board B] [--quick] [--release] [--filter TEXT]
+//! cargo xtask rootfs busybox --arch A [--out DIR]
+//! cargo xtask busybox-testsuite [--arch A|all] [--kernel cyphera|linux] [--subset ci|full]
+//! cargo xtask busybox-session [--arch A|all] [--kernel cyphera|linux]
 //! cargo xtask boards
 //! cargo xtask setup
 //! ```
 
 mod arch;
 mod build;
+mod busybox;
 mod cli;
 mod cpio;
 mod dtb;
 mod error;
 mod image;
 mod limine;
+mod linux;
 mod qemu;
 mod run;
+mod session;
 mod setup;
 mod test;
 
@@ -53,6 +59,9 @@ fn main() -> ExitCode {
         Command::Build(args) => build::build_command(&args).map(|()| 0),
         Command::Run(args) => run::run_command(&args),
         Command::Test(args) => test::test_command(&args),
+        Command::Rootfs { arch, out } => busybox::rootfs_command(arch, out.as_deref()).map(|()| 0),
+        Command::BusyboxTestsuite(a) => busybox::testsuite_command(&a.arches, a.kernel, a.subset),
+        Command::BusyboxSession(a) => busybox::session_command(&a.arches, a.kernel),
     };
     match result {
         Ok(code) => ExitCode::from(code),

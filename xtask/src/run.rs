@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::build::{self, Kernel, Userspace};
+use crate::arch::Board;
+use crate::build::{self, Kernel};
+use crate::busybox::GuestKernel;
 use crate::cli::{Rootfs, RunArgs};
 use crate::cpio::{self, Entry};
 use crate::error::{Context, Result, bail};
@@ -54,7 +56,8 @@ pub fn write_initramfs(name: &str, entries: &[Entry]) -> Result<PathBuf> {
 }
 
 /// The initramfs to boot for `rootfs`.
-fn initramfs(rootfs: &Rootfs, board_name: &str, user: &Userspace) -> Result<PathBuf> {
+pub fn initramfs(rootfs: &Rootfs, board: &Board) -> Result<PathBuf> {
+    let board_name = board.name;
     match rootfs {
         Rootfs::Initrd(file) => {
             if !file.is_file() {
@@ -69,8 +72,9 @@ fn initramfs(rootfs: &Rootfs, board_name: &str, user: &Userspace) -> Result<Path
             }
             write_initramfs(&format!("{board_name}-rootfs"), &entries)
         }
+        Rootfs::Busybox => crate::busybox::initramfs(board.arch),
         Rootfs::Hello => {
-            let hello = user.program("hello");
+            let hello = build::build_userspace(board.arch)?.program("hello");
             let data = std::fs::read(&hello).context(|| format!("reading {}", hello.display()))?;
             write_initramfs(
                 &format!("{board_name}-hello"),
@@ -89,9 +93,11 @@ pub fn run_command(args: &RunArgs) -> Result<u8> {
         args.append.as_deref(),
         &args.init_args,
     )?;
+    if args.kernel == GuestKernel::Linux {
+        return crate::linux::run_command(args);
+    }
     let Kernel { elf, boot_file } = build::build_kernel(board, args.build.release)?;
-    let user = build::build_userspace(board.arch)?;
-    let initrd = initramfs(&args.rootfs, board.name, &user)?;
+    let initrd = initramfs(&args.rootfs, board)?;
     let dtb = crate::dtb::device_tree(board)?;
 
     let cfg = QemuConfig {

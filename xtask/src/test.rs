@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::arch::{self, Arch, Board};
 use crate::build::{self, Kernel, Userspace};
+use crate::busybox::{self, GuestKernel};
 use crate::cli::TestArgs;
 use crate::cpio::Entry;
 use crate::error::{Context, Result};
@@ -249,6 +250,12 @@ pub fn test_command(args: &TestArgs) -> Result<u8> {
     }
     cases.retain(|c| selected(&args.filter, &c.name));
     run_cases(cases, &mut tally);
+    if args
+        .board
+        .is_none_or(|b| std::ptr::eq(b, b.arch.default_board()))
+    {
+        busybox_tests(&args.arches, &args.filter, &mut tally);
+    }
 
     for (name, why) in &tally.skipped {
         println!("skipped: {name}: {why}");
@@ -269,6 +276,33 @@ pub fn test_command(args: &TestArgs) -> Result<u8> {
         tally.skipped.len()
     );
     Ok(if tally.failed.is_empty() { 0 } else { 1 })
+}
+
+/// The busybox tests (issue 4, busybox.rs) on each architecture's default board: the scripted
+/// interactive session and the test suite's CI subset, skipped until the kernel has the VFS.
+fn busybox_tests(arches: &[Arch], filter: &Option<String>, tally: &mut Tally) {
+    type BusyboxTest = fn(Arch, GuestKernel) -> Result<String, String>;
+    let tests: [(&str, BusyboxTest); 2] = [
+        ("session", busybox::session_test),
+        ("testsuite-ci", busybox::testsuite_test),
+    ];
+    for &arch in arches {
+        for (what, test) in tests {
+            let name = format!("busybox/{arch}/{what}");
+            if !selected(filter, &name) {
+                continue;
+            }
+            let verdict = if !conformance::AVAILABLE.contains(&conformance::Feature::Vfs) {
+                Verdict::Skip("needs the VFS (issue 4)".into())
+            } else {
+                match test(arch, GuestKernel::Cyphera) {
+                    Ok(detail) => Verdict::Pass(detail),
+                    Err(why) => Verdict::Fail(why),
+                }
+            };
+            tally.record(&name, verdict);
+        }
+    }
 }
 
 /// `cargo test -p PKG` on the host, quietly; its output is shown only on failure.
