@@ -35,6 +35,35 @@ pub fn load<A: Arch>(
     Ok((vm, A::Context::new(start.entry, start.stack_pointer)))
 }
 
+/// Where a fresh image's argv and envp strings are (Linux's mm->arg_start..arg_end and
+/// env_start..env_end): /proc/<pid>/cmdline and environ read this memory, so a program that
+/// rewrites its argv (busybox init names itself "init") shows the new text, as on Linux.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgAreas {
+    pub arg: (u64, u64),
+    pub env: (u64, u64),
+}
+
+/// Finds the areas from the initial stack at `sp` (argc, argv[], NULL, envp[], NULL), given
+/// the strings the kernel put there (written one after another).
+pub fn arg_areas<A: Arch>(vm: &Vm<A>, sp: u64, argv: &[&[u8]], envp: &[&[u8]]) -> ArgAreas {
+    use hal::mmu::AddressSpace;
+    let word = |at: u64| {
+        let mut raw = [0u8; 8];
+        vm.space().read_user(at, &mut raw).ok()?;
+        Some(u64::from_le_bytes(raw))
+    };
+    let total = |list: &[&[u8]]| list.iter().map(|s| s.len() as u64 + 1).sum::<u64>();
+    let area = |first: Option<u64>, list: &[&[u8]]| match first {
+        Some(start) if !list.is_empty() && start != 0 => (start, start + total(list)),
+        _ => (0, 0),
+    };
+    ArgAreas {
+        arg: area(word(sp + 8), argv),
+        env: area(word(sp + 8 * (argv.len() as u64 + 2)), envp),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

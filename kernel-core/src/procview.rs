@@ -184,6 +184,31 @@ impl<'a, A: Arch> ProcView<'a, A> {
         Some(text::pid_maps(&list))
     }
 
+    /// argv (with Linux's setproctitle rule) or envp, read from the process's memory.
+    fn live_args(&self, pid: Pid, argv: bool) -> Option<Vec<u8>> {
+        let p = self.k.processes.get(&pid)?;
+        let space = self.k.vms.get(&p.vm)?.vm.space();
+        let (arg, env) = (p.arg_areas.arg, p.arg_areas.env);
+        let (start, end) = if !argv {
+            env
+        } else if env.0 == arg.1 && env.1 > env.0 {
+            // The title may run on into the environment (setproctitle).
+            (arg.0, env.1)
+        } else {
+            arg
+        };
+        if start == 0 || end <= start || end - start > 1 << 20 {
+            return None;
+        }
+        let mut area = alloc::vec![0u8; (end - start) as usize];
+        space.read_user(start, &mut area).ok()?;
+        Some(if argv {
+            text::cmdline_from_memory(&area, (arg.1 - arg.0) as usize)
+        } else {
+            area
+        })
+    }
+
     fn mounts(&self) -> Vec<u8> {
         let Some((r, _)) = self.resolver_for(self.caller) else {
             return Vec::new();
@@ -264,8 +289,12 @@ impl<A: Arch> ProcSource for ProcView<'_, A> {
             PidFile::Stat => text::pid_stat(&self.info(pid)?),
             PidFile::Status => text::pid_status(&self.info(pid)?),
             PidFile::Statm => text::pid_statm(&self.info(pid)?).into_bytes(),
-            PidFile::Cmdline => p.cmdline.clone(),
-            PidFile::Environ => p.environ.clone(),
+            PidFile::Cmdline => self
+                .live_args(pid, true)
+                .unwrap_or_else(|| p.cmdline.clone()),
+            PidFile::Environ => self
+                .live_args(pid, false)
+                .unwrap_or_else(|| p.environ.clone()),
             PidFile::Comm => format!("{}\n", p.name).into_bytes(),
             PidFile::Maps => self.maps(pid)?,
             PidFile::Mounts => self.mounts(),

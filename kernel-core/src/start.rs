@@ -194,6 +194,12 @@ fn start_init<A: Arch>(kernel: &mut Kernel<A>, spec: &InitSpec) -> Result<(), (u
         &mut kernel.frames,
     )
     .map_err(|e| (INIT_NOT_EXECUTABLE, format!("{e}")))?;
+    let areas = process::arg_areas(
+        &vm,
+        hal::user::UserContext::stack_pointer(&context),
+        &argv,
+        &envp,
+    );
     let vm = kernel.add_vm(vm);
     let pid = kernel.spawn(0, process::comm(&spec.path), vm, context);
     debug_assert_eq!(pid, 1, "init must be pid 1");
@@ -208,6 +214,7 @@ fn start_init<A: Arch>(kernel: &mut Kernel<A>, spec: &InitSpec) -> Result<(), (u
     init.exe = program.path.clone();
     init.cmdline = crate::proc_text::cmdline(&argv);
     init.environ = crate::proc_text::environ(&envp);
+    init.arg_areas = areas;
     // Linux opens /dev/console for init as descriptors 0, 1 and 2.
     let table = crate::fd::FdTable::with_console();
     if let Some(f) = table.get(0) {

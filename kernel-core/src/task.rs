@@ -181,6 +181,9 @@ pub struct Process {
     pub exe: Vec<u8>,
     pub cmdline: Vec<u8>,
     pub environ: Vec<u8>,
+    /// Where argv and envp live in memory (read live by /proc; the copies above are the
+    /// fallback when that memory is gone).
+    pub arg_areas: crate::process::ArgAreas,
     /// When the process was created (monotonic ns), for /proc/<pid>/stat.
     pub start_ns: u64,
 }
@@ -342,6 +345,7 @@ impl<A: Arch> Kernel<A> {
             exe: Vec::new(),
             cmdline: Vec::new(),
             environ: Vec::new(),
+            arg_areas: Default::default(),
             start_ns: self.clock.monotonic(),
         };
         self.processes.insert(pid, process);

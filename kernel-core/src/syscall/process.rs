@@ -179,7 +179,12 @@ fn do_clone<A: Arch>(k: &mut Kernel<A>, tid: Tid, args: CloneArgs) -> SysResult 
         } else {
             alloc::rc::Rc::new(core::cell::RefCell::new(p.fs.borrow().clone()))
         };
-        let (exe, cmdline, environ) = (p.exe.clone(), p.cmdline.clone(), p.environ.clone());
+        let (exe, cmdline, environ, areas) = (
+            p.exe.clone(),
+            p.cmdline.clone(),
+            p.environ.clone(),
+            p.arg_areas,
+        );
         let new_parent = if flags & CLONE_PARENT != 0 {
             p.parent
         } else {
@@ -192,7 +197,7 @@ fn do_clone<A: Arch>(k: &mut Kernel<A>, tid: Tid, args: CloneArgs) -> SysResult 
         c.exit_signal = exit_signal;
         c.files = files;
         c.fs = fs;
-        (c.exe, c.cmdline, c.environ) = (exe, cmdline, environ);
+        (c.exe, c.cmdline, c.environ, c.arg_areas) = (exe, cmdline, environ, areas);
         if flags & CLONE_VFORK != 0 {
             c.vfork_parent = Some(tid);
         }
@@ -319,6 +324,7 @@ fn do_execve<A: Arch>(
     .map_err(|e| e.errno())?;
     let cmdline = crate::proc_text::cmdline(&argv);
     let environ = crate::proc_text::environ(&envp_refs);
+    let areas = crate::process::arg_areas(&vm, context.stack_pointer(), &argv, &envp_refs);
 
     // Point of no return: the other threads go, the new image replaces the old.
     let others: Vec<Tid> = k.processes[&pid]
@@ -352,6 +358,7 @@ fn do_execve<A: Arch>(
     p.exe = program.path.clone();
     p.cmdline = cmdline;
     p.environ = environ;
+    p.arg_areas = areas;
     // Caught signals revert to the default; ignored ones stay ignored (POSIX).
     for action in p.actions.iter_mut() {
         if action.handler != signal::SIG_IGN {
