@@ -647,8 +647,9 @@ pub fn rename(
         return Err(Errno::EINVAL);
     }
     if let Some(target) = target {
+        let target_is_dir = target.is_dir();
         let mut m = target.meta.borrow_mut();
-        if target.is_dir() {
+        if target_is_dir {
             m.nlink = 0;
             new_dir.meta.borrow_mut().nlink -= 1;
         } else {

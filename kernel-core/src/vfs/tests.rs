@@ -209,6 +209,20 @@ fn link_unlink_rmdir_and_rename() {
     rename(&root, b"hard", &root, b"g", RENAME_EXCHANGE, NOW).unwrap();
     assert!(Rc::ptr_eq(&lookup_child(&root, b"g").unwrap(), &f));
     assert_eq!(rename(&root, b"g", &b, b"x", 0, NOW), Err(Errno::EISDIR));
+    // Replacing a file drops the old one's link; replacing an empty directory drops it.
+    let old = file(&vfs, &root, "old", b"1");
+    rename(&root, b"g", &root, b"old", 0, NOW).unwrap();
+    assert_eq!(old.meta.borrow().nlink, 0);
+    assert!(Rc::ptr_eq(&lookup_child(&root, b"old").unwrap(), &f));
+    let empty = mkdir(&vfs, &root, "empty");
+    let links = root.meta.borrow().nlink;
+    rename(&b, b"x", &root, b"empty", 0, NOW).unwrap();
+    assert_eq!(empty.meta.borrow().nlink, 0);
+    assert_eq!(
+        root.meta.borrow().nlink,
+        links,
+        "one directory left, one came"
+    );
 }
 
 #[test]
