@@ -173,6 +173,11 @@ fn locate_parent<A: Arch>(
     with_resolver(k, tid, |r, _| r.resolve_parent(&start, &path))
 }
 
+/// A last component that names an existing directory ("", ".", ".."): creating it is EEXIST.
+fn names_existing_dir(name: &[u8]) -> bool {
+    name.is_empty() || name == b"." || name == b".."
+}
+
 fn check_writable_fs(loc: &Location) -> Result<(), Errno> {
     if loc.mount.read_only || matches!(loc.node.body, Body::Proc(_)) {
         return Err(Errno::EROFS);
@@ -307,7 +312,7 @@ fn create_or_open<A: Arch>(
     let mut path = path.to_vec();
     for _ in 0..vfs::path::MAX_SYMLINKS {
         let parent = with_resolver(k, tid, |r, _| r.resolve_parent(&start, &path))?;
-        if parent.name.is_empty() {
+        if names_existing_dir(&parent.name) {
             return Err(Errno::EISDIR);
         }
         let existing = with_resolver(k, tid, |r, _| {
@@ -497,7 +502,7 @@ pub fn mkdirat<A: Arch>(
     mode: u64,
 ) -> SysResult {
     let p = locate_parent(k, tid, dirfd, path)?;
-    if p.name.is_empty() {
+    if names_existing_dir(&p.name) {
         return Err(Errno::EEXIST);
     }
     if with_resolver(k, tid, |r, _| r.lookup(&p.dir, &p.name)).is_some() {
@@ -528,7 +533,9 @@ pub fn mknodat<A: Arch>(
         _ => return Err(Errno::EINVAL),
     };
     let p = locate_parent(k, tid, dirfd, path)?;
-    if p.name.is_empty() || with_resolver(k, tid, |r, _| r.lookup(&p.dir, &p.name)).is_some() {
+    if names_existing_dir(&p.name)
+        || with_resolver(k, tid, |r, _| r.lookup(&p.dir, &p.name)).is_some()
+    {
         return Err(Errno::EEXIST);
     }
     check_writable_fs(&p.dir)?;
@@ -571,6 +578,9 @@ pub fn unlinkat<A: Arch>(
     }
     if rmdir && p.name == b"." {
         return Err(Errno::EINVAL);
+    }
+    if !rmdir && (p.name == b"." || p.name == b"..") {
+        return Err(Errno::EISDIR);
     }
     let child = with_resolver(k, tid, |r, _| r.lookup(&p.dir, &p.name));
     if let Some(child) = &child {
@@ -647,7 +657,7 @@ pub fn linkat<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> SysResult {
         Target::Description(f) => f.borrow().path.clone().ok_or(Errno::ENOENT)?,
     };
     let new = locate_parent(k, tid, newdir, newpath)?;
-    if new.name.is_empty() {
+    if names_existing_dir(&new.name) {
         return Err(Errno::EEXIST);
     }
     if new.trailing_slash {
@@ -673,7 +683,9 @@ pub fn symlinkat<A: Arch>(
         return Err(Errno::ENOENT);
     }
     let p = locate_parent(k, tid, dirfd, path)?;
-    if p.name.is_empty() || with_resolver(k, tid, |r, _| r.lookup(&p.dir, &p.name)).is_some() {
+    if names_existing_dir(&p.name)
+        || with_resolver(k, tid, |r, _| r.lookup(&p.dir, &p.name)).is_some()
+    {
         return Err(Errno::EEXIST);
     }
     if p.trailing_slash {

@@ -344,6 +344,11 @@ fn files_are_created_written_listed_renamed_and_removed() {
     let buf = base + 0x1000;
     assert_eq!(f.call(MKDIR, [dir, 0o755, 0, 0, 0, 0]), 0);
     assert_eq!(f.call(MKDIR, [dir, 0o755, 0, 0, 0, 0]), eexist);
+    // "./" and "/d/.." name existing directories: EEXIST, as mkdir -p and tar expect.
+    let dot = path(&mut f, base + 0x500, "./");
+    let dotdot = path(&mut f, base + 0x520, "/d/..");
+    assert_eq!(f.call(MKDIR, [dot, 0o755, 0, 0, 0, 0]), eexist);
+    assert_eq!(f.call(MKDIR, [dotdot, 0o755, 0, 0, 0, 0]), eexist);
     assert_eq!(f.call(OPEN, [file, O_RDWR_CREAT_EXCL, 0o666, 0, 0, 0]), 3);
     assert_eq!(
         f.call(OPEN, [file, O_RDWR_CREAT_EXCL, 0o666, 0, 0, 0]),
