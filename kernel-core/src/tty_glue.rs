@@ -58,6 +58,12 @@ pub fn poll_input<A: Arch>(k: &mut Kernel<A>) {
     }
 }
 
+/// Writes program output to the console through the terminal's output processing (ONLCR).
+pub fn output<A: Arch>(k: &mut Kernel<A>, bytes: &[u8]) {
+    let cooked = k.console_tty.tty.process_output(bytes);
+    k.console.write_bytes(&cooked);
+}
+
 /// Sends `sig` from the kernel to every live process of group `pgrp`.
 pub fn signal_group<A: Arch>(k: &mut Kernel<A>, pgrp: Pid, sig: u32) {
     let members: alloc::vec::Vec<Pid> = k
@@ -85,14 +91,10 @@ pub fn opened<A: Arch>(k: &mut Kernel<A>, tid: Tid, loc: &Location, noctty: bool
     }
     let p = k.process_of(tid);
     let (pid, sid, pgid) = (p.pid, p.sid, p.pgid);
-    if pid == sid && k.console_tty.tty.session.is_none() && !session_has_tty(k, sid) {
+    if pid == sid && k.console_tty.tty.session.is_none() {
         k.console_tty.tty.session = Some(sid);
         k.console_tty.tty.foreground = Some(pgid);
     }
-}
-
-fn session_has_tty<A: Arch>(k: &Kernel<A>, sid: Pid) -> bool {
-    k.console_tty.tty.session == Some(sid)
 }
 
 /// A session leader that exits hangs up its terminal (SIGHUP+SIGCONT to the foreground group)

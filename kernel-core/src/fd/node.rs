@@ -26,24 +26,12 @@ pub fn read(node: &NodeRef, nf: &NodeFile, offset: u64, max: usize) -> Result<Ve
     let n = match (&node.body, &nf.snapshot) {
         (Body::Dir(_), _) => return Err(Errno::EISDIR),
         (Body::File(data), _) => data.borrow().read_at(offset, &mut out),
-        (Body::Proc(_), Some(snapshot)) => copy_from(snapshot, offset, &mut out),
+        (Body::Proc(_), Some(snapshot)) => crate::vfs::read_slice_at(snapshot, offset, &mut out),
         (Body::Proc(_), None) => return Err(Errno::EISDIR),
         _ => return Err(Errno::EINVAL),
     };
     out.truncate(n);
     Ok(out)
-}
-
-fn copy_from(bytes: &[u8], offset: u64, out: &mut [u8]) -> usize {
-    let Ok(start) = usize::try_from(offset) else {
-        return 0;
-    };
-    if start >= bytes.len() {
-        return 0;
-    }
-    let n = out.len().min(bytes.len() - start);
-    out[..n].copy_from_slice(&bytes[start..start + n]);
-    n
 }
 
 /// Writes `data` at `offset` into a regular file and updates its times.

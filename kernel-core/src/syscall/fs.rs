@@ -46,7 +46,7 @@ fn table<A: Arch>(k: &Kernel<A>, tid: Tid) -> SharedTable {
 
 /// The description behind `fd`, or EBADF. Descriptors are `unsigned int` (or `int`, where a
 /// negative one is simply not open): the register's upper half is ignored, as Linux does.
-fn file<A: Arch>(k: &Kernel<A>, tid: Tid, fd: u64) -> Result<OpenFile, Errno> {
+pub(super) fn file<A: Arch>(k: &Kernel<A>, tid: Tid, fd: u64) -> Result<OpenFile, Errno> {
     table(k, tid)
         .borrow()
         .get(fd as u32)
@@ -667,7 +667,6 @@ fn do_write<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, buffers: Buffers) -> 
             {
                 return outcome;
             }
-            let console = k.console;
             // Page by page, so that a fault after some bytes is a short write, as on Linux.
             let mut source = UserIo::new(k.user(tid), segs);
             let mut done = 0u64;
@@ -688,8 +687,7 @@ fn do_write<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, buffers: Buffers) -> 
                 done += n as u64;
             }
             drop(source);
-            let cooked = k.console_tty.tty.process_output(&out);
-            console.write_bytes(&cooked);
+            tty_glue::output(k, &out);
             ret(Ok(done))
         }
         File::Node(_) | File::Device(_) => {
@@ -1742,8 +1740,7 @@ fn write_kernel<A: Arch>(k: &mut Kernel<A>, tid: Tid, f: &OpenFile, bytes: &[u8]
     }
     let console = matches!(f.borrow().file, File::Console);
     if console {
-        let cooked = k.console_tty.tty.process_output(bytes);
-        k.console.write_bytes(&cooked);
+        tty_glue::output(k, bytes);
         return Ok(bytes.len() as u64);
     }
     let pos = {

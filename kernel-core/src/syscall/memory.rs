@@ -31,13 +31,7 @@ pub fn mmap<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> SysResult {
 /// would never reach the file, is refused with ENODEV rather than lose data.
 fn map_file<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> SysResult {
     let (addr, len, prot, flags, fd, offset) = (a[0], a[1], a[2], a[3], a[4], a[5]);
-    let f = k
-        .process_of(tid)
-        .files
-        .borrow()
-        .get(fd as u32)
-        .cloned()
-        .ok_or(Errno::EBADF)?;
+    let f = super::fs::file(k, tid, fd)?;
     let bytes = {
         let d = f.borrow();
         let data = match (d.node(), &d.file) {

@@ -93,16 +93,6 @@ pub fn with_resolver<A: Arch, R>(
     f(&r, &fs)
 }
 
-/// The description behind `fd`.
-fn description<A: Arch>(k: &Kernel<A>, tid: Tid, fd: u64) -> Result<OpenFile, Errno> {
-    k.process_of(tid)
-        .files
-        .borrow()
-        .get(fd as u32)
-        .cloned()
-        .ok_or(Errno::EBADF)
-}
-
 /// Where a relative path starts: the cwd for AT_FDCWD, else the directory open on `dirfd`.
 fn start_dir<A: Arch>(k: &Kernel<A>, tid: Tid, dirfd: u64, path: &[u8]) -> Result<Location, Errno> {
     if path.first() == Some(&b'/') {
@@ -111,7 +101,7 @@ fn start_dir<A: Arch>(k: &Kernel<A>, tid: Tid, dirfd: u64, path: &[u8]) -> Resul
     if dirfd as i32 == AT_FDCWD {
         return Ok(fs_context(k, tid).cwd);
     }
-    let f = description(k, tid, dirfd)?;
+    let f = super::fs::file(k, tid, dirfd)?;
     let d = f.borrow();
     match &d.path {
         Some(loc) if loc.node.is_dir() => Ok(loc.clone()),
@@ -142,10 +132,28 @@ fn target<A: Arch>(
         if dirfd as i32 == AT_FDCWD {
             return Ok(Target::Path(fs_context(k, tid).cwd));
         }
-        return Ok(Target::Description(description(k, tid, dirfd)?));
+        return Ok(Target::Description(super::fs::file(k, tid, dirfd)?));
     }
     let start = start_dir(k, tid, dirfd, &path)?;
     with_resolver(k, tid, |r, _| r.resolve(&start, &path, follow)).map(Target::Path)
+}
+
+/// [`target`] with the usual AT_ flags: AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH.
+fn target_at<A: Arch>(
+    k: &mut Kernel<A>,
+    tid: Tid,
+    dirfd: u64,
+    path: u64,
+    flags: u32,
+) -> Result<Target, Errno> {
+    target(
+        k,
+        tid,
+        dirfd,
+        path,
+        flags & AT_SYMLINK_NOFOLLOW == 0,
+        flags & AT_EMPTY_PATH != 0,
+    )
 }
 
 /// A path's location (no AT_EMPTY_PATH).
@@ -415,21 +423,14 @@ pub fn newfstatat<A: Arch>(
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let t = target(
-        k,
-        tid,
-        dirfd,
-        path,
-        flags & AT_SYMLINK_NOFOLLOW == 0,
-        flags & AT_EMPTY_PATH != 0,
-    )?;
+    let t = target_at(k, tid, dirfd, path, flags)?;
     let (s, _) = stat_target(&t);
     k.user(tid).write(buf, &stat::encode::<A>(&s))?;
     Ok(0)
 }
 
 pub fn fstat<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, buf: u64) -> SysResult {
-    let t = Target::Description(description(k, tid, fd)?);
+    let t = Target::Description(super::fs::file(k, tid, fd)?);
     let (s, _) = stat_target(&t);
     k.user(tid).write(buf, &stat::encode::<A>(&s))?;
     Ok(0)
@@ -443,14 +444,7 @@ pub fn statx<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
-    let t = target(
-        k,
-        tid,
-        dirfd,
-        path,
-        flags & AT_SYMLINK_NOFOLLOW == 0,
-        flags & AT_EMPTY_PATH != 0,
-    )?;
+    let t = target_at(k, tid, dirfd, path, flags)?;
     let (s, mount) = stat_target(&t);
     k.user(tid).write(buf, &stat::encode_statx(&s, mount))?;
     Ok(0)
@@ -473,7 +467,7 @@ pub fn statfs<A: Arch>(k: &mut Kernel<A>, tid: Tid, path: u64, buf: u64) -> SysR
 }
 
 pub fn fstatfs<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, buf: u64) -> SysResult {
-    let f = description(k, tid, fd)?;
+    let f = super::fs::file(k, tid, fd)?;
     let loc = f.borrow().path.clone();
     match loc {
         Some(loc) => write_statfs(k, tid, &loc, buf),
@@ -741,14 +735,7 @@ pub fn faccessat2<A: Arch>(
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let loc = match target(
-        k,
-        tid,
-        dirfd,
-        path,
-        flags & AT_SYMLINK_NOFOLLOW == 0,
-        flags & AT_EMPTY_PATH != 0,
-    )? {
+    let loc = match target_at(k, tid, dirfd, path, flags)? {
         Target::Path(l) => l,
         Target::Description(f) => match f.borrow().path.clone() {
             Some(l) => l,
@@ -771,10 +758,9 @@ fn attr_target<A: Arch>(
     tid: Tid,
     dirfd: u64,
     path: u64,
-    follow: bool,
-    empty_ok: bool,
+    flags: u32,
 ) -> Result<Location, Errno> {
-    match target(k, tid, dirfd, path, follow, empty_ok)? {
+    match target_at(k, tid, dirfd, path, flags)? {
         Target::Path(l) => Ok(l),
         Target::Description(f) => f.borrow().path.clone().ok_or(Errno::EBADF),
     }
@@ -801,14 +787,7 @@ pub fn fchmodat<A: Arch>(
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let loc = attr_target(
-        k,
-        tid,
-        dirfd,
-        path,
-        flags & AT_SYMLINK_NOFOLLOW == 0,
-        flags & AT_EMPTY_PATH != 0,
-    )?;
+    let loc = attr_target(k, tid, dirfd, path, flags)?;
     if loc.node.is_symlink() {
         return Err(Errno::EOPNOTSUPP);
     }
@@ -816,7 +795,7 @@ pub fn fchmodat<A: Arch>(
 }
 
 pub fn fchmod<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, mode: u64) -> SysResult {
-    let f = description(k, tid, fd)?;
+    let f = super::fs::file(k, tid, fd)?;
     let loc = f.borrow().path.clone();
     match loc {
         Some(loc) => set_mode(k, &loc, mode as u32),
@@ -851,19 +830,12 @@ pub fn fchownat<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> SysResult 
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let loc = attr_target(
-        k,
-        tid,
-        a[0],
-        a[1],
-        flags & AT_SYMLINK_NOFOLLOW == 0,
-        flags & AT_EMPTY_PATH != 0,
-    )?;
+    let loc = attr_target(k, tid, a[0], a[1], flags)?;
     set_owner(k, &loc, a[2], a[3])
 }
 
 pub fn fchown<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, uid: u64, gid: u64) -> SysResult {
-    let f = description(k, tid, fd)?;
+    let f = super::fs::file(k, tid, fd)?;
     let loc = f.borrow().path.clone();
     match loc {
         Some(loc) => set_owner(k, &loc, uid, gid),
@@ -899,21 +871,14 @@ pub fn utimensat<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> SysResult
         }
     }
     let loc = if path == 0 {
-        let f = description(k, tid, dirfd)?;
+        let f = super::fs::file(k, tid, dirfd)?;
         let l = f.borrow().path.clone();
         match l {
             Some(l) => l,
             None => return Ok(0),
         }
     } else {
-        attr_target(
-            k,
-            tid,
-            dirfd,
-            path,
-            flags & AT_SYMLINK_NOFOLLOW == 0,
-            flags & AT_EMPTY_PATH != 0,
-        )?
+        attr_target(k, tid, dirfd, path, flags)?
     };
     set_times(&loc, set, now)
 }
@@ -993,7 +958,7 @@ pub fn ftruncate<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64, len: u64) -> Sys
     if (len as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    let f = description(k, tid, fd)?;
+    let f = super::fs::file(k, tid, fd)?;
     let d = f.borrow();
     let node = d.node().filter(|n| n.file_type() == S_IFREG);
     match node {
@@ -1017,7 +982,7 @@ pub fn chdir<A: Arch>(k: &mut Kernel<A>, tid: Tid, path: u64) -> SysResult {
 }
 
 pub fn fchdir<A: Arch>(k: &mut Kernel<A>, tid: Tid, fd: u64) -> SysResult {
-    let f = description(k, tid, fd)?;
+    let f = super::fs::file(k, tid, fd)?;
     let loc = f.borrow().path.clone().ok_or(Errno::ENOTDIR)?;
     if !loc.node.is_dir() {
         return Err(Errno::ENOTDIR);
@@ -1070,7 +1035,7 @@ pub fn getdents<A: Arch>(
     count: u64,
     legacy: bool,
 ) -> SysResult {
-    let f = description(k, tid, fd)?;
+    let f = super::fs::file(k, tid, fd)?;
     let loc = f.borrow().path.clone().ok_or(Errno::ENOTDIR)?;
     if !loc.node.is_dir() {
         return Err(Errno::ENOTDIR);

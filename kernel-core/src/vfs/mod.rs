@@ -106,16 +106,7 @@ impl FileData {
 
     /// Copies from `offset` into `out`; returns the count (0 at or past the end).
     pub fn read_at(&self, offset: u64, out: &mut [u8]) -> usize {
-        let bytes = self.bytes();
-        let Ok(start) = usize::try_from(offset) else {
-            return 0;
-        };
-        if start >= bytes.len() {
-            return 0;
-        }
-        let n = out.len().min(bytes.len() - start);
-        out[..n].copy_from_slice(&bytes[start..start + n]);
-        n
+        read_slice_at(self.bytes(), offset, out)
     }
 
     /// Writes `data` at `offset`, extending (with zeros for a hole) as needed.
@@ -147,6 +138,19 @@ impl FileData {
         v.shrink_to((len as usize).max(64));
         Ok(())
     }
+}
+
+/// Copies `bytes` from `offset` into `out`; returns the count (0 at or past the end).
+pub fn read_slice_at(bytes: &[u8], offset: u64, out: &mut [u8]) -> usize {
+    let Ok(start) = usize::try_from(offset) else {
+        return 0;
+    };
+    if start >= bytes.len() {
+        return 0;
+    }
+    let n = out.len().min(bytes.len() - start);
+    out[..n].copy_from_slice(&bytes[start..start + n]);
+    n
 }
 
 /// A directory: its entries (sorted by name, which is also the getdents order) and its parent.

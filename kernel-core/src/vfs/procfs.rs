@@ -168,14 +168,22 @@ fn proc_of(n: &NodeRef) -> ProcNode {
     }
 }
 
-/// The root's inode number, recovered from any node of the same mount (root_ino is the
-/// number the root was created with; pid-derived numbers do not need it).
-fn child(dir: &NodeRef, node: ProcNode, src: &dyn ProcSource) -> NodeRef {
-    let root_ino = match proc_of(dir) {
+/// The base for the numbers of the root's own children: the root's inode number. Only the
+/// root has such children; under other directories every number derives from the pid.
+fn root_ino_seen_from(dir: &NodeRef) -> u64 {
+    match proc_of(dir) {
         ProcNode::Root => dir.ino,
-        _ => dir.ino & 0xffff,
-    };
-    make(dir.dev, ino_of(root_ino, &node), node, src.boot_time())
+        _ => 0,
+    }
+}
+
+fn child(dir: &NodeRef, node: ProcNode, src: &dyn ProcSource) -> NodeRef {
+    make(
+        dir.dev,
+        ino_of(root_ino_seen_from(dir), &node),
+        node,
+        src.boot_time(),
+    )
 }
 
 fn parse_number(name: &[u8]) -> Option<u32> {
@@ -292,10 +300,7 @@ pub fn read_dir(src: &dyn ProcSource, dir: &NodeRef) -> Vec<DirEntry> {
         ),
         _ => {}
     }
-    let root_ino = match proc_of(dir) {
-        ProcNode::Root => dir.ino,
-        _ => dir.ino & 0xffff,
-    };
+    let root_ino = root_ino_seen_from(dir);
     nodes
         .into_iter()
         .filter_map(|n| {
