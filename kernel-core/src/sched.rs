@@ -31,7 +31,7 @@ pub fn run_until<A: Arch>(k: &mut Kernel<A>, stop: impl Fn(&Kernel<A>) -> bool) 
             return Some(end);
         }
         let now = k.clock.monotonic();
-        crate::tty_glue::poll_input(k);
+        crate::tty_glue::sample_input(k, now);
         // The UART has no receive interrupt yet: wake at least this often to look at it.
         let next_deadline = Some(
             expire_deadlines(k, now).map_or(now + crate::tty_glue::SAMPLE_NS, |d| {

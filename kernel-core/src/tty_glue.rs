@@ -15,6 +15,9 @@ use hal::arch::Arch;
 
 /// How often the run loop looks at the UART when nothing else wakes it.
 pub const SAMPLE_NS: u64 = 10_000_000;
+/// The run loop looks at the UART at most this often: not on every trap, which would put a
+/// device register read on every system call.
+const MIN_SAMPLE_GAP_NS: u64 = 1_000_000;
 
 /// The console terminal and the reads waiting on it.
 #[derive(Default)]
@@ -26,6 +29,17 @@ pub struct ConsoleTty {
     pub readers: WaitQueue,
     /// A received byte the line discipline had no room for: offered again first.
     held: Option<u8>,
+    /// When the run loop next samples the UART.
+    next_sample: u64,
+}
+
+/// The run loop's sampling: [`poll_input`] at most every [`MIN_SAMPLE_GAP_NS`] (reads of the
+/// console sample it themselves).
+pub fn sample_input<A: Arch>(k: &mut Kernel<A>, now: u64) {
+    if now >= k.console_tty.next_sample {
+        k.console_tty.next_sample = now + MIN_SAMPLE_GAP_NS;
+        poll_input(k);
+    }
 }
 
 const SI_KERNEL: i32 = 0x80;
