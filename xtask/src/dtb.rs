@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use crate::arch::{BOARDS, Board, DeviceTree};
 use crate::build;
 use crate::error::{Context, Error, Result, bail};
+use crate::linux;
 use crate::setup;
 
 /// Where the extracted trees are kept: `<target>/xtask/dtb/<file name>`.
@@ -49,42 +50,11 @@ pub fn device_tree(board: &Board) -> Result<Option<PathBuf>> {
     Ok(Some(path))
 }
 
-/// The arm64 kernel package a kernel metapackage currently depends on, from its `apt-cache
-/// depends` output (`  Depends: linux-image-6.1.0-56-arm64:arm64`).
-fn kernel_dependency(apt_cache_output: &str) -> Option<String> {
-    apt_cache_output.lines().find_map(|line| {
-        let dep = line
-            .trim_start()
-            .trim_start_matches('|')
-            .strip_prefix("Depends:")?
-            .trim();
-        let name = dep.strip_suffix(":arm64").unwrap_or(dep);
-        (name.starts_with("linux-image-") && !name.contains(char::is_whitespace))
-            .then(|| name.to_string())
-    })
-}
-
 /// The commands that make APT see arm64 packages.
 const ADD_ARM64: [&[&str]; 2] = [
     &["dpkg", "--add-architecture", "arm64"],
     &["apt-get", "update"],
 ];
-
-fn apt_knows_arm64() -> bool {
-    let native = Command::new("dpkg")
-        .arg("--print-architecture")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "arm64");
-    let foreign = Command::new("dpkg")
-        .arg("--print-foreign-architectures")
-        .output()
-        .is_ok_and(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == "arm64")
-        });
-    native || foreign
-}
 
 /// What a user who is not root must run (or do instead).
 fn manual_instructions(package: &str) -> String {
@@ -103,24 +73,6 @@ fn manual_instructions(package: &str) -> String {
     text
 }
 
-/// Runs a command quietly; on failure the error carries its output.
-fn run_quiet(cmd: &mut Command) -> Result<String> {
-    // `output` gives the child an empty stdin unless the caller set one (tar reads a pipe).
-    let out = cmd
-        .output()
-        .context(|| format!("cannot start {}", build::describe(cmd)))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed ({}):\n{}{}",
-            build::describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// Downloads the kernel package behind metapackage `meta` and extracts into the cache every tree
 /// of the registry that comes from it.
 fn fetch(meta: &str) -> Result<()> {
@@ -133,7 +85,7 @@ fn fetch(meta: &str) -> Result<()> {
             );
         }
     }
-    if !apt_knows_arm64() {
+    if !linux::apt_knows("arm64") {
         if !setup::is_root() {
             bail!("{}", manual_instructions(meta));
         }
@@ -142,10 +94,10 @@ fn fetch(meta: &str) -> Result<()> {
             let mut cmd = Command::new(args[0]);
             cmd.args(&args[1..])
                 .env("DEBIAN_FRONTEND", "noninteractive");
-            run_quiet(&mut cmd)?;
+            linux::run_quiet(&mut cmd)?;
         }
     }
-    let depends = run_quiet(
+    let depends = linux::run_quiet(
         Command::new("apt-cache")
             .args(["depends", "--no-recommends", "--no-suggests"])
             .arg(format!("{meta}:arm64")),
@@ -156,7 +108,7 @@ fn fetch(meta: &str) -> Result<()> {
              root xtask only runs it when it adds the architecture itself)"
         )
     })?;
-    let Some(kernel) = kernel_dependency(&depends) else {
+    let Some(kernel) = linux::kernel_dependency(&depends) else {
         bail!("`apt-cache depends {meta}:arm64` names no linux-image package:\n{depends}");
     };
 
@@ -173,7 +125,7 @@ fn fetch(meta: &str) -> Result<()> {
 
 fn download_and_extract(meta: &str, kernel: &str, work: &Path, cache: &Path) -> Result<()> {
     eprintln!("xtask: downloading {kernel}:arm64 (Debian's kernel package) for its device trees");
-    run_quiet(
+    linux::run_quiet(
         Command::new("apt-get")
             .arg("download")
             .arg(format!("{kernel}:arm64"))
@@ -212,7 +164,7 @@ fn download_and_extract(meta: &str, kernel: &str, work: &Path, cache: &Path) -> 
         .arg("--wildcards")
         .args(files.iter().map(|f| format!("./usr/lib/linux-image-*/{f}")))
         .stdin(tar_input);
-    let tar_result = run_quiet(&mut tar);
+    let tar_result = linux::run_quiet(&mut tar);
     let dpkg_status = dpkg.wait()?;
     tar_result?;
     if !dpkg_status.success() {
@@ -264,17 +216,20 @@ mod tests {
     fn the_kernel_package_is_read_from_apt_cache_depends() {
         let out = "linux-image-arm64:arm64\n  Depends: linux-image-6.1.0-56-arm64:arm64\n";
         assert_eq!(
-            kernel_dependency(out).as_deref(),
+            linux::kernel_dependency(out).as_deref(),
             Some("linux-image-6.1.0-56-arm64")
         );
         let alternatives =
             "linux-image-arm64:arm64\n |Depends: linux-image-6.12.9-arm64\n  Depends: other\n";
         assert_eq!(
-            kernel_dependency(alternatives).as_deref(),
+            linux::kernel_dependency(alternatives).as_deref(),
             Some("linux-image-6.12.9-arm64")
         );
-        assert_eq!(kernel_dependency("linux-image-arm64:arm64\n"), None);
-        assert_eq!(kernel_dependency("  Depends: <virtual package>\n"), None);
+        assert_eq!(linux::kernel_dependency("linux-image-arm64:arm64\n"), None);
+        assert_eq!(
+            linux::kernel_dependency("  Depends: <virtual package>\n"),
+            None
+        );
     }
 
     #[test]

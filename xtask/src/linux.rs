@@ -149,7 +149,7 @@ pub fn run_command(args: &crate::cli::RunArgs) -> Result<u8> {
 
 /// The kernel package a metapackage depends on, from `apt-cache depends` output such as
 /// `  Depends: linux-image-6.1.0-56-arm64:arm64`.
-fn kernel_dependency(apt_cache_output: &str) -> Option<String> {
+pub fn kernel_dependency(apt_cache_output: &str) -> Option<String> {
     apt_cache_output.lines().find_map(|line| {
         let dep = line
             .trim_start()
@@ -163,7 +163,7 @@ fn kernel_dependency(apt_cache_output: &str) -> Option<String> {
 }
 
 /// True if APT knows packages of Debian architecture `debarch` (native or foreign).
-fn apt_knows(debarch: &str) -> bool {
+pub fn apt_knows(debarch: &str) -> bool {
     let listed = |arg: &str| {
         Command::new("dpkg").arg(arg).output().is_ok_and(|o| {
             String::from_utf8_lossy(&o.stdout)
