@@ -1,8 +1,9 @@
-//! The x86 local APIC of the (one) CPU: x2APIC through MSRs when the CPU has it, else xAPIC
-//! through its memory-mapped registers. Brought to a known state (every local source masked),
-//! it acknowledges interrupts (in-service register, EOI) and runs the APIC timer in one-shot
-//! mode, which [`LapicTimer`] turns into a [`hal::timer::Timer`] together with the TSC,
-//! both calibrated against the PIT (or the TSC frequency CPUID leaf 0x15 states exactly).
+//! The x86 local APIC of the (one) CPU: xAPIC through its memory-mapped registers, or x2APIC
+//! through MSRs when the firmware chose it (see [`Lapic::new`] for why). Brought to a known
+//! state (every local source masked), it acknowledges interrupts (in-service register, EOI) and
+//! runs the APIC timer in one-shot mode, which [`LapicTimer`] turns into a
+//! [`hal::timer::Timer`] together with the TSC, both calibrated against the PIT (or the TSC
+//! frequency CPUID leaf 0x15 states exactly).
 
 use crate::i8254::{PIT_HZ, Pit};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -112,9 +113,17 @@ unsafe fn wrmsr(msr: u32, value: u64) {
 }
 
 impl Lapic {
-    /// Takes over this CPU's local APIC: hardware-enables it and switches it to x2APIC mode if
-    /// the CPU supports that; otherwise its register page (from IA32_APIC_BASE) is reached
-    /// through `map(phys, len)`, which must return an uncached kernel mapping.
+    /// Takes over this CPU's local APIC and hardware-enables it. Its registers are reached
+    /// through the xAPIC register page (from IA32_APIC_BASE, mapped by `map(phys, len)`, which
+    /// must return an uncached kernel mapping) unless the firmware already switched the APIC to
+    /// x2APIC mode (there is no way back without a reset) or the page cannot be mapped and the
+    /// CPU has x2APIC.
+    ///
+    /// Why xAPIC by default: with one CPU nothing needs x2APIC's wider IDs, and Linux makes the
+    /// same choice on a machine without interrupt remapping unless a hypervisor vouches for
+    /// x2APIC. QEMU's TCG runs RDMSR/WRMSR without marking them as I/O, so under
+    /// `-icount` an APIC timer access through the x2APIC MSRs stops QEMU ("Bad icount read"),
+    /// while the same access as MMIO is fine; the benchmarks rely on `-icount`.
     ///
     /// # Safety
     /// Only one `Lapic` may exist, and nothing else may program the local APIC.
@@ -123,19 +132,23 @@ impl Lapic {
         if leaf1.edx & (1 << 9) == 0 {
             return Err(LapicError::Absent);
         }
-        let x2apic = leaf1.ecx & (1 << 21) != 0;
+        let x2apic_supported = leaf1.ecx & (1 << 21) != 0;
         // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC.
         let base = unsafe { rdmsr(IA32_APIC_BASE) };
-        let mut new_base = base | APIC_BASE_ENABLE;
-        if x2apic {
-            new_base |= APIC_BASE_X2APIC;
-        }
-        let mode = if x2apic {
+        let phys = base & 0x000f_ffff_ffff_f000;
+        let mode = if base & APIC_BASE_X2APIC != 0 {
             Mode::X2Apic
         } else {
-            let phys = base & 0x000f_ffff_ffff_f000;
-            Mode::XApic(map(phys, 4096).ok_or(LapicError::Unmapped { phys })?)
+            match map(phys, 4096) {
+                Some(virt) => Mode::XApic(virt),
+                None if x2apic_supported => Mode::X2Apic,
+                None => return Err(LapicError::Unmapped { phys }),
+            }
         };
+        let mut new_base = base | APIC_BASE_ENABLE;
+        if mode == Mode::X2Apic {
+            new_base |= APIC_BASE_X2APIC;
+        }
         if new_base != base {
             // SAFETY: enabling the APIC (and going from xAPIC to x2APIC, a permitted
             // transition) changes no memory mapping the kernel relies on: the register page was

@@ -66,6 +66,9 @@ pub mod nr {
     pub const PRLIMIT64: usize = 302;
     pub const GETRANDOM: usize = 318;
     pub const UNAME: usize = 63;
+    pub const NEWFSTATAT: usize = 262;
+    pub const SYNC: usize = 162;
+    pub const REBOOT: usize = 169;
     pub const FORK: usize = 57;
     pub const VFORK: usize = 58;
     pub const ARCH_PRCTL: usize = 158;
@@ -136,6 +139,9 @@ pub mod nr {
     pub const PRLIMIT64: usize = 261;
     pub const GETRANDOM: usize = 278;
     pub const UNAME: usize = 160;
+    pub const NEWFSTATAT: usize = 79;
+    pub const SYNC: usize = 81;
+    pub const REBOOT: usize = 142;
 }
 
 /// Six-argument system call; the fewer-argument forms pass zeros, which the kernel ignores.
