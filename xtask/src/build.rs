@@ -23,6 +23,8 @@ pub const PROGRAMS: &[&str] = &[
     "fault-ill",
     "fault-bus",
     "args",
+    "bench",
+    "bench-exit",
 ];
 /// The userspace programs linked as static-pie (ET_DYN without PT_INTERP).
 pub const PIE_PROGRAMS: &[&str] = &["hello-pie"];
