@@ -36,6 +36,13 @@ commands:
          counts and FAILs and writes target/busybox-testsuite/A-KERNEL.txt.
   busybox-session [--arch A|all] [--kernel cyphera|linux]
          Run the scripted interactive busybox session of `test` (job control, ^C, tools).
+  bench  [--arch A|all] [--icount] [--runs N] [--json FILE] [--quick]
+         Boot the benchmark program under Cyphera and under Debian's Linux 6.1 on the same QEMU
+         machine, CPU and memory, and print per row the median time on each and Cyphera/Linux
+         (rows a kernel cannot run are shown as missing). Writes target/bench/ARCH-MODE.md and
+         .svg and target/bench/results.json (or FILE). Wall clock under TCG by default (3
+         runs); --icount makes guest time an instruction count, exactly repeatable (1 run).
+         --quick is the smoke mode: fewer iterations, one run, checks the pipeline works.
   boards List the boards: name, architecture, what it is, and the QEMU command that runs it.
   setup  Install what the other commands need and is missing: the Rust targets of the pinned
          toolchain, and QEMU (from Debian bookworm-backports when run as root on Debian).
@@ -54,6 +61,20 @@ pub enum Command {
     Rootfs { arch: Arch, out: Option<PathBuf> },
     BusyboxTestsuite(BusyboxArgs),
     BusyboxSession(BusyboxArgs),
+    Bench(BenchArgs),
+}
+
+/// `bench`.
+#[derive(Debug, PartialEq)]
+pub struct BenchArgs {
+    pub arches: Vec<Arch>,
+    /// `-icount shift=0,sleep=off` instead of wall-clock TCG.
+    pub icount: bool,
+    /// Runs per kernel; None for the mode's default.
+    pub runs: Option<usize>,
+    /// Where the JSON goes instead of target/bench/results.json.
+    pub json: Option<PathBuf>,
+    pub quick: bool,
 }
 
 /// `busybox-testsuite` and `busybox-session`.
@@ -405,6 +426,48 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 Command::BusyboxTestsuite(bb)
             })
         }
+        "bench" => {
+            let mut bench = BenchArgs {
+                arches: Arch::ALL.to_vec(),
+                icount: false,
+                runs: None,
+                json: None,
+                quick: false,
+            };
+            while let Some((name, inline)) = opts.next_flag()? {
+                match name {
+                    "--arch" => {
+                        let v = opts.value(name, inline)?;
+                        bench.arches = if v == "all" {
+                            Arch::ALL.to_vec()
+                        } else {
+                            vec![parse_arch(v)?]
+                        };
+                    }
+                    "--icount" => {
+                        Options::no_value(name, inline)?;
+                        bench.icount = true;
+                    }
+                    "--quick" => {
+                        Options::no_value(name, inline)?;
+                        bench.quick = true;
+                    }
+                    "--runs" => {
+                        let v = opts.value(name, inline)?;
+                        bench.runs =
+                            Some(v.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| {
+                                format!("--runs wants a positive count, not `{v}`")
+                            })?);
+                    }
+                    "--json" => bench.json = Some(PathBuf::from(opts.value(name, inline)?)),
+                    _ => return Err(format!("unknown option {name} for bench")),
+                }
+            }
+            if opts.pos < opts.args.len() {
+                return Err("bench takes no `--` arguments".into());
+            }
+            Ok(Command::Bench(bench))
+        }
         other => Err(format!("unknown command `{other}`")),
     }
 }
@@ -538,5 +601,43 @@ mod tests {
         };
         assert_eq!((b.arches.len(), b.kernel), (2, GuestKernel::Cyphera));
         assert!(parse(&args("busybox-session --subset ci")).is_err());
+    }
+
+    #[test]
+    fn bench_options() {
+        assert_eq!(
+            parse(&args("bench")).unwrap(),
+            Command::Bench(BenchArgs {
+                arches: Arch::ALL.to_vec(),
+                icount: false,
+                runs: None,
+                json: None,
+                quick: false
+            })
+        );
+        assert_eq!(
+            parse(&args(
+                "bench --arch arm64 --icount --runs=5 --json /tmp/r.json --quick"
+            ))
+            .unwrap(),
+            Command::Bench(BenchArgs {
+                arches: vec![Arch::Aarch64],
+                icount: true,
+                runs: Some(5),
+                json: Some(PathBuf::from("/tmp/r.json")),
+                quick: true
+            })
+        );
+        let Command::Bench(b) = parse(&args("bench --arch all")).unwrap() else {
+            panic!("not a bench")
+        };
+        assert_eq!(b.arches.len(), 2);
+        assert!(parse(&args("bench --runs 0")).is_err());
+        assert!(parse(&args("bench --runs x")).is_err());
+        assert!(parse(&args("bench --runs")).is_err());
+        assert!(parse(&args("bench --icount=yes")).is_err());
+        assert!(parse(&args("bench --arch mips")).is_err());
+        assert!(parse(&args("bench --board qemu-pc")).is_err());
+        assert!(parse(&args("bench -- quick")).is_err());
     }
 }

@@ -2,7 +2,8 @@
 //! architecture with `apt-get download`, cached under the target directory, and booted with an
 //! initramfs on the same QEMU machine, CPU and memory as Cyphera's default board of that
 //! architecture. Whatever runs on Cyphera (the busybox rootfs, its test suite, scripted sessions,
-//! later the benchmarks) is run the same way on Linux to get the expected results.
+//! the benchmarks) is run the same way on Linux to get the expected results. For the benchmarks
+//! the x86_64 kernel ELF is taken out of the bzImage and booted through PVH, as Cyphera's ELF is.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -55,6 +56,180 @@ pub fn linux_kernel(arch: Arch) -> Result<PathBuf> {
         fetch(arch).context(|| format!("getting Debian's Linux kernel for {arch}"))?;
     }
     Ok(path)
+}
+
+/// Which Debian package the cached kernel of `arch` came from (the first part of its SOURCE
+/// note), for reports.
+pub fn source_description(arch: Arch) -> String {
+    std::fs::read_to_string(cache_dir(arch).join("SOURCE"))
+        .ok()
+        .and_then(|s| s.split(": ").next().map(|s| s.trim().to_string()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("Debian's {} kernel", metapackage(arch)))
+}
+
+/// The kernel file the benchmarks boot, booted the way Cyphera is booted on the board: on x86_64
+/// the `vmlinux` ELF taken out of the bzImage and entered through its PVH note (the bzImage's own
+/// decompressor costs seconds under emulation and would be counted as boot time), on AArch64 the
+/// uncompressed Image of [`linux_kernel`].
+pub fn bench_kernel(arch: Arch) -> Result<PathBuf> {
+    match arch {
+        Arch::X86_64 => vmlinux(&linux_kernel(arch)?),
+        Arch::Aarch64 => linux_kernel(arch),
+    }
+}
+
+/// The `vmlinux` ELF inside the x86 bzImage `bzimage`, extracted (and checked) the first time
+/// into the same directory, and again whenever the bzImage is newer.
+pub fn vmlinux(bzimage: &Path) -> Result<PathBuf> {
+    let dir = bzimage.parent().unwrap_or(Path::new("."));
+    let dest = dir.join("vmlinux");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(elf), Some(bz)) = (modified(&dest), modified(bzimage))
+        && elf >= bz
+    {
+        return Ok(dest);
+    }
+    eprintln!(
+        "xtask: extracting vmlinux (the kernel ELF) from {}",
+        bzimage.display()
+    );
+    let bytes = std::fs::read(bzimage).context(|| format!("reading {}", bzimage.display()))?;
+    let elf = extract_vmlinux(&bytes).context(|| format!("{}", bzimage.display()))?;
+    let entry = pvh_entry(&elf).context(|| {
+        format!(
+            "the ELF extracted from {} cannot be booted like Cyphera's kernel",
+            bzimage.display()
+        )
+    })?;
+    // Written under a private name and renamed, so a concurrent xtask never boots half a file.
+    let tmp = dir.join(format!("vmlinux.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, &elf).context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &dest)
+        .context(|| format!("moving {} to {}", tmp.display(), dest.display()))?;
+    eprintln!(
+        "xtask: cached {} ({} MiB, PVH entry {entry:#x})",
+        dest.display(),
+        elf.len() >> 20
+    );
+    Ok(dest)
+}
+
+/// The x86 boot protocol's setup header (Documentation/arch/x86/boot.rst): `setup_sects` at
+/// 0x1f1 (0 means 4), the "HdrS" magic at 0x202 and the protocol version at 0x206;
+/// `payload_offset` (0x248) and `payload_length` (0x24c), from protocol 2.08, locate the
+/// compressed kernel relative to the protected-mode code, which follows the `setup_sects + 1`
+/// 512-byte sectors of the real-mode part.
+pub fn bzimage_payload(bz: &[u8]) -> Result<&[u8]> {
+    let u16_at = |off: usize| {
+        bz.get(off..off + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |off: usize| {
+        bz.get(off..off + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if bz.get(0x202..0x206) != Some(b"HdrS") {
+        bail!("not an x86 bzImage (no \"HdrS\" setup header magic at 0x202)");
+    }
+    let version = u16_at(0x206).unwrap_or(0);
+    if version < 0x0208 {
+        bail!(
+            "boot protocol {}.{:02} predates payload_offset (2.08)",
+            version >> 8,
+            version & 0xff
+        );
+    }
+    let setup_sects = match bz[0x1f1] {
+        0 => 4,
+        n => usize::from(n),
+    };
+    let (Some(offset), Some(length)) = (u32_at(0x248), u32_at(0x24c)) else {
+        bail!("the setup header is truncated");
+    };
+    let start = (setup_sects + 1) * 512 + offset as usize;
+    let end = start.checked_add(length as usize);
+    match end.and_then(|end| bz.get(start..end)) {
+        Some(payload) if !payload.is_empty() => Ok(payload),
+        _ => bail!(
+            "the payload ({length} bytes at {start:#x}) lies outside the {} byte file",
+            bz.len()
+        ),
+    }
+}
+
+/// The XZ stream magic (the payload's format is told by its magic number, boot.rst says).
+const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
+
+/// The kernel ELF inside a bzImage: the payload is an XZ stream (LZMA2 with the x86 BCJ filter,
+/// as scripts/xz_wrap.sh makes it) followed by the uncompressed size as 4 little-endian bytes
+/// (scripts/Makefile.lib's size_append), which is checked against what came out.
+pub fn extract_vmlinux(bz: &[u8]) -> Result<Vec<u8>> {
+    let payload = bzimage_payload(bz)?;
+    if !payload.starts_with(XZ_MAGIC) {
+        let format = match payload {
+            [0x1f, 0x8b | 0x9e, ..] => "gzip",
+            [b'B', b'Z', ..] => "bzip2",
+            [0x5d, 0, ..] => "LZMA",
+            [0x02, 0x21, ..] => "LZ4",
+            [0x28, 0xb5, ..] => "ZSTD",
+            [0x7f, b'E', b'L', b'F', ..] => "an uncompressed ELF",
+            _ => "an unknown format",
+        };
+        bail!("the payload is {format}, not XZ (Debian's kernels use XZ; only XZ is supported)");
+    }
+    let Some((stream, size)) = payload.split_last_chunk::<4>() else {
+        bail!("the payload is too short");
+    };
+    let size = u32::from_le_bytes(*size) as usize;
+    let mut elf = Vec::with_capacity(size);
+    std::io::Read::read_to_end(&mut lzma_rust2::XzReader::new(stream, false), &mut elf)
+        .context(|| "decompressing the XZ payload")?;
+    if elf.len() != size {
+        bail!(
+            "the payload decompressed to {} bytes, but its size trailer says {size}",
+            elf.len()
+        );
+    }
+    Ok(elf)
+}
+
+/// Xen's ELF note type for the 32-bit physical entry point (xen/include/public/elfnote.h), which
+/// QEMU's x86 `-kernel` ELF loader (PVH boot) looks for under the name "Xen".
+const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
+
+/// Checks that `bytes` is an ELF64 x86-64 kernel QEMU can boot through PVH, as it boots
+/// Cyphera's ELF, and returns the PVH entry point: a PT_NOTE must hold a
+/// XEN_ELFNOTE_PHYS32_ENTRY note named "Xen" (the kernel was built with CONFIG_PVH).
+pub fn pvh_entry(bytes: &[u8]) -> Result<u64> {
+    let elf = goblin::elf::Elf::parse(bytes)?;
+    if !elf.is_64 || elf.header.e_machine != goblin::elf::header::EM_X86_64 {
+        bail!(
+            "not an ELF64 x86-64 file (machine {})",
+            goblin::elf::header::machine_to_str(elf.header.e_machine)
+        );
+    }
+    let note = elf.iter_note_headers(bytes).and_then(|mut notes| {
+        notes.find_map(|n| {
+            n.ok()
+                .filter(|n| n.n_type == XEN_ELFNOTE_PHYS32_ENTRY && n.name == "Xen")
+        })
+    });
+    let Some(note) = note else {
+        bail!(
+            "no PT_NOTE with a XEN_ELFNOTE_PHYS32_ENTRY (type 18, name \"Xen\") note: QEMU \
+             cannot boot it through PVH (was the kernel built without CONFIG_PVH?)"
+        );
+    };
+    // The entry is a 32-bit physical address; Linux emits it as a 4-byte word, others as 8.
+    match *note.desc {
+        [a, b, c, d] => Ok(u64::from(u32::from_le_bytes([a, b, c, d]))),
+        [a, b, c, d, e, f, g, h] => Ok(u64::from_le_bytes([a, b, c, d, e, f, g, h])),
+        _ => bail!(
+            "the PVH entry note has a {}-byte descriptor, not 4 or 8",
+            note.desc.len()
+        ),
+    }
 }
 
 /// The kernel command line for a reference run: the console on the board's UART, `panic=-1` so
@@ -388,6 +563,162 @@ mod tests {
             Some("linux-image-6.1.0-56-arm64")
         );
         assert_eq!(kernel_dependency("  Depends: <virtual>\n"), None);
+    }
+
+    /// A minimal ELF64 x86-64 executable with one PT_NOTE holding `note_name`/`note_type` and a
+    /// 4-byte PVH entry, followed by call instructions (which the x86 BCJ filter rewrites) and
+    /// padding, standing in for vmlinux.
+    fn fake_vmlinux(machine: u16, note_name: &[u8; 4], note_type: u32, entry: u32) -> Vec<u8> {
+        let mut note = Vec::new();
+        for word in [4u32, 4, note_type] {
+            note.extend_from_slice(&word.to_le_bytes());
+        }
+        note.extend_from_slice(note_name);
+        note.extend_from_slice(&entry.to_le_bytes());
+        let (ehsize, phentsize) = (64u64, 56u64);
+        let note_off = ehsize + phentsize;
+        let mut elf = Vec::new();
+        elf.extend_from_slice(b"\x7fELF\x02\x01\x01");
+        elf.resize(16, 0);
+        elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+        elf.extend_from_slice(&machine.to_le_bytes());
+        elf.extend_from_slice(&1u32.to_le_bytes());
+        elf.extend_from_slice(&0x100_0000u64.to_le_bytes()); // e_entry
+        elf.extend_from_slice(&ehsize.to_le_bytes()); // e_phoff
+        elf.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
+        elf.extend_from_slice(&0u32.to_le_bytes());
+        for half in [ehsize as u16, phentsize as u16, 1, 64, 0, 0] {
+            elf.extend_from_slice(&half.to_le_bytes());
+        }
+        elf.extend_from_slice(&4u32.to_le_bytes()); // PT_NOTE
+        elf.extend_from_slice(&4u32.to_le_bytes()); // PF_R
+        for v in [
+            note_off,
+            note_off,
+            note_off,
+            note.len() as u64,
+            note.len() as u64,
+            4,
+        ] {
+            elf.extend_from_slice(&v.to_le_bytes());
+        }
+        elf.extend_from_slice(&note);
+        for i in 0..4096u32 {
+            elf.push(0xe8);
+            elf.extend_from_slice(&(i * 16).to_le_bytes());
+            elf.extend_from_slice(&[0x90, 0x90, 0xc3]);
+        }
+        elf
+    }
+
+    /// Compresses like Linux's `xzkern`: XZ with the x86 BCJ filter and CRC32, then the
+    /// uncompressed size as 4 little-endian bytes.
+    fn xzkern(data: &[u8]) -> Vec<u8> {
+        use lzma_rust2::{CheckType, FilterType, XzOptions, XzWriter};
+        let mut options = XzOptions::with_preset(6);
+        options.set_check_sum_type(CheckType::Crc32);
+        options.prepend_pre_filter(FilterType::BcjX86, 0);
+        let mut w = XzWriter::new(Vec::new(), options).unwrap();
+        std::io::Write::write_all(&mut w, data).unwrap();
+        let mut out = w.finish().unwrap();
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out
+    }
+
+    /// A bzImage: boot sector and setup (`setup_sects` + 1 sectors) with the setup header, then
+    /// protected-mode code with the payload `payload_offset` bytes in.
+    fn fake_bzimage(setup_sects: u8, payload_offset: u32, payload: &[u8]) -> Vec<u8> {
+        let sects = if setup_sects == 0 {
+            4
+        } else {
+            usize::from(setup_sects)
+        };
+        let mut bz = vec![0u8; (sects + 1) * 512];
+        bz[0x1f1] = setup_sects;
+        bz[0x202..0x206].copy_from_slice(b"HdrS");
+        bz[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+        bz[0x248..0x24c].copy_from_slice(&payload_offset.to_le_bytes());
+        bz[0x24c..0x250].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        bz.resize(bz.len() + payload_offset as usize, 0x90);
+        bz.extend_from_slice(payload);
+        bz.extend_from_slice(&[0u8; 64]);
+        bz
+    }
+
+    #[test]
+    fn the_payload_is_located_from_the_setup_header() {
+        let bz = fake_bzimage(2, 0x30, b"PAYLOAD");
+        assert_eq!(bzimage_payload(&bz).unwrap(), b"PAYLOAD");
+        // setup_sects 0 means 4.
+        let bz = fake_bzimage(0, 0, b"XY");
+        assert_eq!(&bz[5 * 512..5 * 512 + 2], b"XY");
+        assert_eq!(bzimage_payload(&bz).unwrap(), b"XY");
+
+        let mut no_magic = fake_bzimage(2, 0, b"P");
+        no_magic[0x202] = b'X';
+        assert!(
+            bzimage_payload(&no_magic)
+                .unwrap_err()
+                .to_string()
+                .contains("HdrS")
+        );
+        let mut old = fake_bzimage(2, 0, b"P");
+        old[0x206..0x208].copy_from_slice(&0x0206u16.to_le_bytes());
+        assert!(
+            bzimage_payload(&old)
+                .unwrap_err()
+                .to_string()
+                .contains("2.06")
+        );
+        let mut too_long = fake_bzimage(2, 0, b"P");
+        too_long[0x24c..0x250].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(
+            bzimage_payload(&too_long)
+                .unwrap_err()
+                .to_string()
+                .contains("outside")
+        );
+        assert!(bzimage_payload(&[0u8; 0x100]).is_err());
+        assert!(bzimage_payload(&[]).is_err());
+    }
+
+    #[test]
+    fn vmlinux_comes_out_of_an_xz_bcj_payload_with_its_pvh_entry() {
+        let elf = fake_vmlinux(goblin::elf::header::EM_X86_64, b"Xen\0", 18, 0x100_0abc);
+        let payload = xzkern(&elf);
+        assert_eq!(&payload[..6], XZ_MAGIC);
+        let bz = fake_bzimage(27, 0x2cc, &payload);
+        let out = extract_vmlinux(&bz).unwrap();
+        assert!(out == elf, "the decompressed ELF differs");
+        assert_eq!(pvh_entry(&out).unwrap(), 0x100_0abc);
+
+        // The size trailer must match what came out.
+        let mut wrong_size = payload.clone();
+        let n = wrong_size.len();
+        wrong_size[n - 4..].copy_from_slice(&7u32.to_le_bytes());
+        let err = extract_vmlinux(&fake_bzimage(27, 0, &wrong_size)).unwrap_err();
+        assert!(err.to_string().contains("size trailer"), "{err}");
+        // A damaged stream fails its check rather than yielding garbage.
+        let mut damaged = payload.clone();
+        damaged[n / 2] ^= 0x55;
+        assert!(extract_vmlinux(&fake_bzimage(27, 0, &damaged)).is_err());
+        let err = extract_vmlinux(&fake_bzimage(27, 0, &[0x1f, 0x8b, 8, 0])).unwrap_err();
+        assert!(err.to_string().contains("gzip"), "{err}");
+    }
+
+    #[test]
+    fn only_an_x86_64_elf_with_the_xen_pvh_note_is_bootable() {
+        let x86 = goblin::elf::header::EM_X86_64;
+        assert!(pvh_entry(&fake_vmlinux(x86, b"Xen\0", 18, 0x1000)).is_ok());
+        let err = pvh_entry(&fake_vmlinux(x86, b"Xen\0", 17, 0x1000)).unwrap_err();
+        assert!(
+            err.to_string().contains("XEN_ELFNOTE_PHYS32_ENTRY"),
+            "{err}"
+        );
+        assert!(pvh_entry(&fake_vmlinux(x86, b"GNU\0", 18, 0x1000)).is_err());
+        let arm = fake_vmlinux(goblin::elf::header::EM_AARCH64, b"Xen\0", 18, 0x1000);
+        assert!(pvh_entry(&arm).unwrap_err().to_string().contains("x86-64"));
+        assert!(pvh_entry(b"MZ not an elf").is_err());
     }
 
     #[test]

@@ -11,11 +11,13 @@
 //! cargo xtask rootfs busybox --arch A [--out DIR]
 //! cargo xtask busybox-testsuite [--arch A|all] [--kernel cyphera|linux] [--subset ci|full]
 //! cargo xtask busybox-session [--arch A|all] [--kernel cyphera|linux]
+//! cargo xtask bench [--arch A|all] [--icount] [--runs N] [--json FILE] [--quick]
 //! cargo xtask boards
 //! cargo xtask setup
 //! ```
 
 mod arch;
+mod bench;
 mod build;
 mod busybox;
 mod cli;
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Rootfs { arch, out } => busybox::rootfs_command(arch, out.as_deref()).map(|()| 0),
         Command::BusyboxTestsuite(a) => busybox::testsuite_command(&a.arches, a.kernel, a.subset),
         Command::BusyboxSession(a) => busybox::session_command(&a.arches, a.kernel),
+        Command::Bench(args) => bench::bench_command(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

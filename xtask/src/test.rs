@@ -255,6 +255,7 @@ pub fn test_command(args: &TestArgs) -> Result<u8> {
         .is_none_or(|b| std::ptr::eq(b, b.arch.default_board()))
     {
         busybox_tests(&args.arches, &args.filter, &mut tally);
+        bench_tests(&args.arches, &args.filter, &mut tally);
     }
 
     for (name, why) in &tally.skipped {
@@ -302,6 +303,23 @@ fn busybox_tests(arches: &[Arch], filter: &Option<String>, tally: &mut Tally) {
             };
             tally.record(&name, verdict);
         }
+    }
+}
+
+/// The benchmark's smoke mode (issue 5, bench.rs) on each architecture's default board, on
+/// Cyphera and on Linux: it checks that the benchmark runs and reports, never how fast.
+fn bench_tests(arches: &[Arch], filter: &Option<String>, tally: &mut Tally) {
+    for &arch in arches {
+        let name = format!("bench/{arch}/quick");
+        if !selected(filter, &name) {
+            continue;
+        }
+        let verdict = match crate::bench::smoke_test(arch) {
+            crate::bench::Smoke::Pass(detail) => Verdict::Pass(detail),
+            crate::bench::Smoke::Fail(why) => Verdict::Fail(why),
+            crate::bench::Smoke::Skip(why) => Verdict::Skip(why),
+        };
+        tally.record(&name, verdict);
     }
 }
 

@@ -4,12 +4,13 @@
 //! faults, plus the time from machine start to this program's first instruction. Nothing here
 //! depends on anything but the Linux ABI, so the same binary measures both kernels.
 //!
-//! Output, one line per result (the contract with xtask's parser, see xtask/src/bench.rs):
+//! Output, one line per result (the contract with xtask's parser, see xtask/src/bench/protocol.rs):
 //! `cyphera-bench: begin arch=A mode=full|quick`, then per row either
 //! `cyphera-bench: result name=N ns=X.Y iters=I` (guest nanoseconds per operation) or
 //! `cyphera-bench: missing name=N reason=R`, then `cyphera-bench: end`. The program then powers
 //! the machine off with reboot(2): as Linux's init it must never exit.
-//! Argument `quick` runs about a hundredth of the iterations (the CI smoke mode).
+//! Arguments, in any order and among other words: `quick` runs about a hundredth of the
+//! iterations (the CI smoke mode); naming rows runs only those (for profiling one of them).
 #![no_std]
 #![no_main]
 
@@ -126,14 +127,21 @@ fn main(env: &rt::Env) -> i32 {
     // kernel handed over; the runtime's _start only reads the initial stack).
     let boot_ticks = counter();
     let boot_clock = sys::monotonic_ns();
-    let quick = env.arg(1) == Some(b"quick");
+    // Linux hands init the command-line words it does not know (`nokaslr`, ...) ahead of those
+    // after `--`, so the arguments are looked for anywhere and other words are ignored.
+    let args = || (1..env.argc()).filter_map(|i| env.arg(i));
+    let quick = args().any(|a| a == b"quick");
+    let is_row = |a: &[u8]| ROWS.iter().any(|r| r.name.as_bytes() == a);
+    let any_named = args().any(is_row);
+    // Naming rows runs only those (all of them when none is named).
+    let selected = |name: &str| !any_named || args().any(|a| a == name.as_bytes());
     println!(
         "cyphera-bench: begin arch={ARCH} mode={}",
         if quick { "quick" } else { "full" }
     );
     match prepare() {
         Ok(()) => {
-            for row in ROWS {
+            for row in ROWS.iter().filter(|r| selected(r.name)) {
                 let iters = if quick {
                     (row.iters / 100).max(3)
                 } else {
