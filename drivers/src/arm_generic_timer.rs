@@ -7,33 +7,12 @@
 use crate::devicetree::{self, InterruptSpec};
 use fdt::Fdt;
 
-const NANOS_PER_SECOND: u128 = 1_000_000_000;
-
 /// Index of the EL1 virtual timer in the `arm,armv8-timer` node's `interrupts` (secure
 /// physical, non-secure physical, virtual, hypervisor physical).
 const VIRTUAL_TIMER_INDEX: usize = 2;
 
-/// Nanoseconds for `ticks` counter ticks at `frequency` Hz (rounded down; exact in 128 bits, so
-/// monotonic in `ticks`).
-pub const fn ticks_to_ns(ticks: u64, frequency: u64) -> u64 {
-    let ns = ticks as u128 * NANOS_PER_SECOND / frequency as u128;
-    if ns > u64::MAX as u128 {
-        u64::MAX
-    } else {
-        ns as u64
-    }
-}
-
-/// The first counter value at or after `ns` nanoseconds (rounded up, so a deadline never fires
-/// early), saturating at `u64::MAX` (never).
-pub const fn ns_to_ticks(ns: u64, frequency: u64) -> u64 {
-    let ticks = (ns as u128 * frequency as u128).div_ceil(NANOS_PER_SECOND);
-    if ticks > u64::MAX as u128 {
-        u64::MAX
-    } else {
-        ticks as u64
-    }
-}
+/// The counter arithmetic, shared with the x86 timers.
+pub use crate::counter::{ns_to_ticks, ticks_to_ns};
 
 /// What the device tree says about the timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +43,10 @@ pub fn probe(fdt: &Fdt<'_>) -> Option<TimerNode> {
 /// The EL1 virtual timer of the CPU that uses it (single-CPU kernel: the boot CPU).
 pub struct GenericTimer {
     frequency: u64,
+    /// The fast tick-to-nanosecond conversion, for reading the clock (which only an AArch64
+    /// build can do).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    scale: crate::counter::Scale,
 }
 
 impl GenericTimer {
@@ -72,7 +55,10 @@ impl GenericTimer {
         if frequency == 0 {
             None
         } else {
-            Some(Self { frequency })
+            Some(Self {
+                frequency,
+                scale: crate::counter::Scale::new(frequency),
+            })
         }
     }
 
@@ -161,7 +147,7 @@ impl GenericTimer {
 #[cfg(target_arch = "aarch64")]
 impl hal::timer::Timer for GenericTimer {
     fn now_ns(&self) -> u64 {
-        ticks_to_ns(sysreg::counter(), self.frequency)
+        self.scale.ns(sysreg::counter())
     }
 
     fn set_deadline(&self, deadline_ns: u64) {

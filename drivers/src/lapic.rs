@@ -248,8 +248,6 @@ fn highest_in_service(isr: impl Fn(u32) -> u32) -> Option<u8> {
     })
 }
 
-const NS_PER_S: u64 = 1_000_000_000;
-
 /// A counter frequency and exact conversions to and from nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frequency {
@@ -266,18 +264,14 @@ impl Frequency {
         self.hz
     }
 
-    /// Whole seconds and the remainder separately: exact, monotonic in `ticks`, and without
-    /// overflow for any tick count.
+    /// Nanoseconds for `ticks` (rounded down, exact, monotonic, saturating).
     pub fn ticks_to_ns(&self, ticks: u64) -> u64 {
-        let seconds = ticks / self.hz;
-        let rest = u128::from(ticks % self.hz) * u128::from(NS_PER_S) / u128::from(self.hz);
-        seconds.saturating_mul(NS_PER_S).saturating_add(rest as u64)
+        crate::counter::ticks_to_ns(ticks, self.hz)
     }
 
     /// Ticks covering at least `ns` nanoseconds (rounded up: a deadline never comes early).
     pub fn ns_to_ticks_ceil(&self, ns: u64) -> u64 {
-        let ticks = (u128::from(ns) * u128::from(self.hz)).div_ceil(u128::from(NS_PER_S));
-        ticks.min(u128::from(u64::MAX)) as u64
+        crate::counter::ns_to_ticks(ns, self.hz)
     }
 }
 
@@ -329,6 +323,8 @@ const NO_DEADLINE: u64 = u64::MAX;
 pub struct LapicTimer {
     lapic: &'static Lapic,
     tsc: Frequency,
+    /// The TSC's fast tick-to-nanosecond conversion, for reading the clock.
+    tsc_scale: crate::counter::Scale,
     /// APIC timer counts per second at divide-by-16.
     apic: Frequency,
     tsc_at_boot: u64,
@@ -386,6 +382,7 @@ impl LapicTimer {
         Ok(Self {
             lapic,
             tsc,
+            tsc_scale: crate::counter::Scale::new(tsc.hz()),
             apic,
             tsc_at_boot: rdtsc(),
             last_ns: AtomicU64::new(0),
@@ -443,9 +440,16 @@ impl LapicTimer {
 
 impl Timer for LapicTimer {
     fn now_ns(&self) -> u64 {
-        let ns = self.tsc.ticks_to_ns(rdtsc().wrapping_sub(self.tsc_at_boot));
-        let previous = self.last_ns.fetch_max(ns, Ordering::Relaxed);
-        ns.max(previous)
+        let ns = self.tsc_scale.ns(rdtsc().wrapping_sub(self.tsc_at_boot));
+        // One CPU, and the kernel runs with interrupts off: no read-modify-write is needed to
+        // keep the clock from going backwards.
+        let previous = self.last_ns.load(Ordering::Relaxed);
+        if ns > previous {
+            self.last_ns.store(ns, Ordering::Relaxed);
+            ns
+        } else {
+            previous
+        }
     }
 
     /// `u64::MAX` means "never": the timer is stopped.
@@ -484,7 +488,7 @@ mod tests {
         let tsc = Frequency::new(2_994_374_000).unwrap();
         let one_hour = 3600 * 2_994_374_000u64;
         let ns = tsc.ticks_to_ns(one_hour);
-        assert_eq!(ns, 3600 * NS_PER_S);
+        assert_eq!(ns, 3600 * crate::counter::NANOS_PER_SECOND);
         assert_eq!(tsc.ticks_to_ns(2_994_374), 1_000_000);
         // Huge values saturate instead of wrapping.
         assert_eq!(

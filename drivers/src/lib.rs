@@ -13,6 +13,7 @@ pub mod bcm2835_pm_wdt;
 pub mod bcm2836_local_intc;
 #[cfg(target_arch = "x86_64")]
 pub mod cmos_rtc;
+pub mod counter;
 pub mod devicetree;
 pub mod gicv2;
 pub mod gicv3;

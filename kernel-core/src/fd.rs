@@ -15,7 +15,7 @@ pub mod wait;
 #[cfg(test)]
 mod scenario_tests;
 
-pub use wait::drain_notifications;
+pub use wait::{drain_notifications, notifications_pending};
 
 use alloc::collections::BTreeMap;
 use alloc::rc::Rc;

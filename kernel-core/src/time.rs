@@ -21,6 +21,8 @@ pub struct Clock {
     timer: &'static dyn Timer,
     /// Wall-clock time (ns since the epoch) at monotonic time 0.
     realtime_offset: u64,
+    /// The deadline last given to the timer (0: none yet).
+    armed: u64,
 }
 
 impl Clock {
@@ -32,6 +34,7 @@ impl Clock {
         Self {
             timer,
             realtime_offset,
+            armed: 0,
         }
     }
 
@@ -43,7 +46,15 @@ impl Clock {
         self.realtime_offset + self.monotonic()
     }
 
-    pub fn set_deadline(&self, deadline: u64) {
+    /// Arranges a timer interrupt at or before `deadline` (`now` is the current monotonic
+    /// time). An armed deadline that comes no later and has not passed is kept: the earlier
+    /// interrupt only makes the run loop look again, and programming the timer is a device
+    /// access the loop would otherwise pay on every pass.
+    pub fn set_deadline(&mut self, deadline: u64, now: u64) {
+        if self.armed > now && self.armed <= deadline {
+            return;
+        }
+        self.armed = deadline;
         self.timer.set_deadline(deadline);
     }
 

@@ -193,6 +193,12 @@ pub fn park<A: Arch>(k: &mut Kernel<A>, tid: Tid, park: Park) -> Outcome {
     Outcome::Done
 }
 
+/// Whether notifications wait for [`drain_notifications`] (the run loop goes round before
+/// resuming a thread when they do).
+pub fn notifications_pending() -> bool {
+    with_io(|s| !s.deferred.is_empty())
+}
+
 /// The run loop calls this at the top of every iteration: it delivers the deferred
 /// notifications, and finishes waits a signal interrupted after some bytes moved (Linux returns
 /// the partial count then, never -EINTR or a restart that would repeat the bytes).

@@ -56,8 +56,18 @@ fn ret(result: SysResult) -> Outcome {
 /// Handles the system call `tid` just made and stores its result.
 pub fn handle<A: Arch>(k: &mut Kernel<A>, tid: Tid) {
     let t = &k.threads[&tid];
-    let number = t.context.syscall_number();
-    let args = t.context.syscall_args();
+    let (number, args) = (t.context.syscall_number(), t.context.syscall_args());
+    if let Some(value) = call(k, tid, number, args)
+        && let Some(t) = k.threads.get_mut(&tid)
+    {
+        t.context.set_syscall_return(value);
+    }
+}
+
+/// Runs system call `number` with `args` for `tid`; returns the value the call returns now, if
+/// it does (the caller puts it into the thread's context), or `None` when the call parked the
+/// thread, replaced its context (execve, sigreturn) or ended it.
+pub fn call<A: Arch>(k: &mut Kernel<A>, tid: Tid, number: u64, args: [u64; 6]) -> Option<u64> {
     let sysno = A::sysno(number);
     let outcome = match sysno.and_then(|s| dispatch(k, tid, s, args)) {
         Some(outcome) => outcome,
@@ -81,10 +91,9 @@ pub fn handle<A: Arch>(k: &mut Kernel<A>, tid: Tid) {
             Outcome::Return(Errno::ENOSYS.as_return())
         }
     };
-    if let Outcome::Return(value) = outcome
-        && let Some(t) = k.threads.get_mut(&tid)
-    {
-        t.context.set_syscall_return(value);
+    match outcome {
+        Outcome::Return(value) => Some(value),
+        _ => None,
     }
 }
 
