@@ -16,6 +16,9 @@ const BINPRM_BUF_SIZE: usize = 256;
 /// What to load: the image to map, the path it was found at, the argv to start it with.
 pub struct Program {
     pub path: Vec<u8>,
+    /// The file's absolute path with every symbolic link resolved, which /proc/PID/exe shows
+    /// (static glibc reads it and insists that it starts with `/`).
+    pub exe: Vec<u8>,
     pub image: Cow<'static, [u8]>,
     pub argv: Vec<Vec<u8>>,
 }
@@ -38,7 +41,13 @@ pub fn find(
             _ => return Err(Errno::EACCES),
         };
         let Some((interpreter, argument)) = parse_shebang(&image)? else {
-            return Ok(Program { path, image, argv });
+            let exe = r.path_of(&loc);
+            return Ok(Program {
+                path,
+                exe,
+                image,
+                argv,
+            });
         };
         // The script's argv[0] is replaced by the interpreter, its optional argument and
         // the script's path; the rest follows.

@@ -211,7 +211,7 @@ fn start_init<A: Arch>(kernel: &mut Kernel<A>, spec: &InitSpec) -> Result<(), (u
     .resolve(&root, b"/dev/console", true)
     .ok();
     let init = kernel.processes.get_mut(&pid).expect("init");
-    init.exe = program.path.clone();
+    init.exe = program.exe.clone();
     init.cmdline = crate::proc_text::cmdline(&argv);
     init.environ = crate::proc_text::environ(&envp);
     init.arg_areas = areas;

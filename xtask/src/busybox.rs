@@ -51,14 +51,30 @@ pub enum Subset {
     Ci,
     /// Every applet (`bc` alone takes most of half an hour under TCG).
     Full,
+    /// The applets named on the command line (`--subset cpio,wget`), e.g. to re-run failures.
+    Named(&'static [&'static str]),
 }
 
 impl Subset {
+    /// `ci`, `full`, or a comma-separated list of applet names (runtest's test names: the
+    /// `*.tests` files and `*/` directories of the suite, without the suffix).
     pub fn parse(name: &str) -> Option<Subset> {
         match name {
             "ci" => Some(Subset::Ci),
             "full" => Some(Subset::Full),
-            _ => None,
+            list => {
+                let names: Vec<&'static str> = list
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(|n| &*Box::leak(n.to_string().into_boxed_str()))
+                    .collect();
+                let plausible = |n: &&str| {
+                    n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                };
+                (!names.is_empty() && names.iter().all(plausible))
+                    .then(|| Subset::Named(Box::leak(names.into_boxed_slice())))
+            }
         }
     }
 
@@ -66,6 +82,7 @@ impl Subset {
         match self {
             Subset::Ci => "ci",
             Subset::Full => "full",
+            Subset::Named(_) => "named",
         }
     }
 }
@@ -630,6 +647,7 @@ fn testsuite_initramfs(arch: Arch, subset: Subset) -> Result<PathBuf> {
     let applets: &[&str] = match subset {
         Subset::Ci => CI_APPLETS,
         Subset::Full => &[],
+        Subset::Named(names) => names,
     };
     entries.push(Entry::file("init", 0o755, runner_script(applets)));
     write_initramfs(
@@ -690,7 +708,7 @@ pub fn run_testsuite(
     s.set_echo(echo);
     s.expect(BEGIN, Duration::from_secs(180))?;
     let limit = match subset {
-        Subset::Ci => Duration::from_secs(20 * 60),
+        Subset::Ci | Subset::Named(_) => Duration::from_secs(20 * 60),
         // Only a hang guard: bc's number-parsing and -printing tests alone run for over an
         // hour per architecture under TCG on a 2-core host.
         Subset::Full => Duration::from_secs(6 * 3600),
@@ -1293,6 +1311,11 @@ mod tests {
         );
         assert_eq!(GuestKernel::parse("bsd"), None);
         assert_eq!(Subset::parse("ci"), Some(Subset::Ci));
-        assert_eq!(Subset::parse("all"), None);
+        assert_eq!(
+            Subset::parse("cpio,wget"),
+            Some(Subset::Named(&["cpio", "wget"]))
+        );
+        assert_eq!(Subset::parse("a b"), None);
+        assert_eq!(Subset::parse(","), None);
     }
 }

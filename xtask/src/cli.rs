@@ -31,7 +31,7 @@ commands:
   rootfs busybox --arch A [--out DIR]
          Make the busybox root filesystem from Debian's busybox-static (default directory
          target/rootfs/busybox-A).
-  busybox-testsuite [--arch A|all] [--kernel cyphera|linux] [--subset ci|full]
+  busybox-testsuite [--arch A|all] [--kernel cyphera|linux] [--subset ci|full|APPLET,...]
          Run busybox's own test suite (Debian's source package) in the guest; prints the
          counts and FAILs and writes target/busybox-testsuite/A-KERNEL.txt.
   busybox-session [--arch A|all] [--kernel cyphera|linux]
@@ -411,8 +411,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     "--kernel" => bb.kernel = parse_kernel(opts.value(name, inline)?)?,
                     "--subset" if sub == "busybox-testsuite" => {
                         let v = opts.value(name, inline)?;
-                        bb.subset = Subset::parse(v)
-                            .ok_or_else(|| format!("unknown subset `{v}` (ci or full)"))?;
+                        bb.subset = Subset::parse(v).ok_or_else(|| {
+                            format!("unknown subset `{v}` (ci, full, or applets: cpio,wget)")
+                        })?;
                     }
                     _ => return Err(format!("unknown option {name} for {sub}")),
                 }

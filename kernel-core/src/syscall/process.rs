@@ -355,7 +355,7 @@ fn do_execve<A: Arch>(
     let old_vm = core::mem::replace(&mut p.vm, new_vm);
     p.threads = alloc::vec![tid];
     p.name = crate::process::comm(&path);
-    p.exe = program.path.clone();
+    p.exe = program.exe.clone();
     p.cmdline = cmdline;
     p.environ = environ;
     p.arg_areas = areas;

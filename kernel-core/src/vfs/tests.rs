@@ -326,3 +326,26 @@ fn devtmpfs_has_the_standard_nodes() {
         (300, 70000)
     );
 }
+
+#[test]
+fn an_executable_found_through_a_relative_symlink_has_its_absolute_path_as_exe() {
+    let vfs = Vfs::new();
+    let root = vfs.root().node;
+    let bin = mkdir(&vfs, &root, "bin");
+    let tmp = mkdir(&vfs, &root, "tmp");
+    let prog = file(&vfs, &bin, "busybox", b"\x7fELF");
+    prog.meta.borrow_mut().mode = S_IFREG | 0o755;
+    symlink(&vfs, &tmp, "unknown", "/bin/busybox");
+    let r = resolver(&vfs);
+    let cwd = r.resolve(&r.root, b"/tmp", true).unwrap();
+    let program = crate::exec::find(&r, &cwd, b"./unknown", vec![b"./unknown".to_vec()]).unwrap();
+    assert_eq!(
+        program.path, b"./unknown",
+        "AT_EXECFN and comm use the name as given"
+    );
+    assert_eq!(
+        program.exe, b"/bin/busybox",
+        "/proc/self/exe is absolute, links resolved"
+    );
+    assert_eq!(program.argv, [b"./unknown".to_vec()]);
+}
