@@ -438,12 +438,14 @@ pub(crate) fn finish(mut boot: BootInfo, mut facts: MemoryFacts) -> ! {
     };
     // SAFETY: `heap` lies in usable RAM that nothing else uses (it is carved out of the memory
     // map below), it is mapped read-write in the direct map just above, and the heap is
-    // initialised exactly once, before anything allocates.
-    unsafe {
+    // claimed exactly once, before anything allocates.
+    let claimed = unsafe {
         kernel_core::memory::HEAP
             .lock()
-            .init((DIRECT_MAP_BASE + heap.start) as *mut u8, heap.len as usize);
-    }
+            .claim((DIRECT_MAP_BASE + heap.start) as *mut u8, heap.len as usize)
+    };
+    // choose_heap never picks less than 4 MiB, far above talc's minimum arena.
+    assert!(claimed.is_some(), "the kernel heap could not be set up");
     facts.add_hole(heap, MemoryKind::KernelInUse);
     memmap::build(&mut boot, &facts);
 

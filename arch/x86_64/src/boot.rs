@@ -382,12 +382,14 @@ pub(crate) fn finish_boot(
     if let Some(heap) = heap {
         // SAFETY: the heap range is RAM (choose_heap picks from usable memory), marked
         // KernelInUse so nothing else will use it, and mapped writable at PHYS_OFFSET by the
-        // tables just loaded. It is initialised exactly once.
-        unsafe {
+        // tables just loaded. It is claimed exactly once.
+        let claimed = unsafe {
             kernel_core::memory::HEAP
                 .lock()
-                .init((PHYS_OFFSET + heap.start) as *mut u8, heap.len as usize);
-        }
+                .claim((PHYS_OFFSET + heap.start) as *mut u8, heap.len as usize)
+        };
+        // choose_heap never picks less than 4 MiB, far above talc's minimum arena.
+        assert!(claimed.is_some(), "the kernel heap could not be set up");
     }
     // SAFETY: the board defines this through `board_entry!`, which checks its signature.
     unsafe { cyphera_board_main(boot) }

@@ -107,10 +107,14 @@ fn signature<A: Arch>(k: &Kernel<A>, tid: Tid) -> (u64, [u64; 6]) {
 /// Takes back the record of this exact call if it parked before (and consumes the thread's
 /// `io_timed_out` flag: callers compare the clock with their deadline instead).
 pub fn resume<A: Arch>(k: &mut Kernel<A>, tid: Tid) -> Resume {
-    let sig = signature(k, tid);
     if let Some(t) = k.threads.get_mut(&tid) {
         t.io_timed_out = false;
     }
+    // The common case, a thread with no parked call, needs no signature.
+    if !with_io(|s| s.parked.contains_key(&tid)) {
+        return Resume::default();
+    }
+    let sig = signature(k, tid);
     with_io(|s| {
         let Some(list) = s.parked.get_mut(&tid) else {
             return Resume::default();
