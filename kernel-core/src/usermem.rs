@@ -73,20 +73,25 @@ impl<A: Arch> UserMem<'_, A> {
     pub fn read_c_string(&mut self, address: u64, max: usize) -> Result<Vec<u8>, Errno> {
         let mut out = Vec::new();
         let mut at = address;
+        // Most strings (paths, names) are short: reading a small piece at a time, on the stack,
+        // costs far less than copying and zeroing the rest of the page, which was most of a
+        // path call's time.
+        let mut buf = [0u8; 128];
         loop {
-            // Read up to the end of the page so a string ending just before an unmapped page works.
-            let chunk = (4096 - (at % 4096)) as usize;
-            let mut buf = alloc::vec![0u8; chunk];
-            self.read(at, &mut buf)?;
-            if let Some(end) = buf.iter().position(|&b| b == 0) {
-                out.extend_from_slice(&buf[..end]);
+            // Never past the end of the page, so a string ending just before an unmapped page
+            // works.
+            let chunk = ((4096 - (at % 4096)) as usize).min(buf.len());
+            let piece = &mut buf[..chunk];
+            self.read(at, piece)?;
+            if let Some(end) = piece.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&piece[..end]);
                 return if out.len() >= max {
                     Err(Errno::ENAMETOOLONG)
                 } else {
                     Ok(out)
                 };
             }
-            out.extend_from_slice(&buf);
+            out.extend_from_slice(piece);
             if out.len() >= max {
                 return Err(Errno::ENAMETOOLONG);
             }

@@ -398,6 +398,28 @@ fn read_stateless<A: Arch>(
     pos: u64,
 ) -> SysResult {
     let want: u64 = segs.iter().map(|s| s.1).sum();
+    if matches!(f.borrow().file, File::Device(Device::Zero | Device::Full)) {
+        // Zeros straight from one static page: no buffer to allocate and clear per call. Page
+        // aligned, as user buffers usually are: memcpy copies word by word only when source and
+        // destination are equally aligned (a byte loop otherwise, four times slower on AArch64).
+        #[repr(align(4096))]
+        struct ZeroPage([u8; PAGE_SIZE as usize]);
+        static ZEROS: ZeroPage = ZeroPage([0; PAGE_SIZE as usize]);
+        let zeros = &ZEROS.0;
+        let mut sink = UserIo::new(k.user(tid), segs);
+        let mut done = 0u64;
+        while done < want {
+            let n = (want - done).min(PAGE_SIZE) as usize;
+            if let Err(e) = sink.put(&zeros[..n]) {
+                if done == 0 {
+                    return Err(e);
+                }
+                break;
+            }
+            done += n as u64;
+        }
+        return Ok(done);
+    }
     let mut done = 0u64;
     while done < want {
         let n = (want - done).min(64 * 1024) as usize;
