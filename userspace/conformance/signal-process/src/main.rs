@@ -71,6 +71,9 @@ fn main(_env: &rt::Env) -> i32 {
         ("  SIGUSR1", SIGUSR1, "killed by 10"),
     ] {
         let child = spawn(move || {
+            // The default action is under test, whatever was inherited: a shell starts
+            // background jobs with SIGINT and SIGQUIT ignored, and execve keeps that.
+            signal::disposition(sig, signal::SIG_DFL);
             // A core file (SIGQUIT/SIGABRT) is not wanted; the limit is best effort.
             let zero = sys::Rlimit::default();
             sys::prlimit(0, sys::RLIMIT_CORE, Some(&zero), None);
