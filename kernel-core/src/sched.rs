@@ -133,13 +133,7 @@ fn run_thread<A: Arch>(k: &mut Kernel<A>, tid: Tid, stop: Option<StopTest<'_, A>
         if let Some((left, _)) = after
             && (loop_needed
                 || thread.state != ThreadState::Runnable
-                || thread
-                    .pending
-                    .set()
-                    .union(process.pending.set())
-                    .minus(thread.blocked.sanitized())
-                    .lowest()
-                    .is_some())
+                || thread.deliverable(process).lowest().is_some())
         {
             thread.system_ns += k.clock.monotonic().saturating_sub(left);
             return;
@@ -301,12 +295,7 @@ pub fn deliver_signals<A: Arch>(k: &mut Kernel<A>, tid: Tid) {
         let Some(t) = k.threads.get(&tid) else { return };
         let pid = t.pid;
         let p = &k.processes[&pid];
-        let deliverable = t
-            .pending
-            .set()
-            .union(p.pending.set())
-            .minus(t.blocked.sanitized());
-        let Some(sig) = deliverable.lowest() else {
+        let Some(sig) = t.deliverable(p).lowest() else {
             break;
         };
         let from_thread = t.pending.contains(sig);

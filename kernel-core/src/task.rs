@@ -125,6 +125,17 @@ pub enum ExitStatus {
     Killed { signal: u32, core: bool },
 }
 
+impl<A: Arch> Thread<A> {
+    /// The signals this thread may take now: its own and its process's pending ones, minus its
+    /// mask (SIGKILL and SIGSTOP are never masked).
+    pub fn deliverable(&self, process: &Process) -> crate::signal::SigSet {
+        self.pending
+            .set()
+            .union(process.pending.set())
+            .minus(self.blocked.sanitized())
+    }
+}
+
 impl ExitStatus {
     /// The `int` wait status Linux encodes (`WIFEXITED` etc.).
     pub fn wait_status(self) -> i32 {
@@ -388,8 +399,7 @@ impl<A: Arch> Kernel<A> {
             return;
         };
         t.state = ThreadState::Blocked { wait, restart };
-        let pending = t.pending.set().union(self.processes[&t.pid].pending.set());
-        if let Some(sig) = pending.minus(t.blocked.sanitized()).lowest() {
+        if let Some(sig) = t.deliverable(&self.processes[&t.pid]).lowest() {
             self.interrupt(tid, sig);
         }
     }

@@ -116,13 +116,7 @@ fn wake_at<A: Arch>(k: &Kernel<A>, deadline: Option<u64>, sample: bool) -> Optio
 /// A signal the thread does not block is pending (it would interrupt a wait at once).
 fn signal_pending<A: Arch>(k: &Kernel<A>, tid: Tid) -> bool {
     let t = &k.threads[&tid];
-    let p = &k.processes[&t.pid];
-    t.pending
-        .set()
-        .union(p.pending.set())
-        .minus(t.blocked.sanitized())
-        .lowest()
-        .is_some()
+    t.deliverable(&k.processes[&t.pid]).lowest().is_some()
 }
 
 /// ppoll/pselect6/epoll_pwait: blocks `mask` for the duration of the call. The old mask is
