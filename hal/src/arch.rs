@@ -3,6 +3,7 @@
 
 use crate::boot::PhysAddr;
 use crate::mmu::{AddressSpace, BadUserAddress};
+use crate::protection::Violation;
 use crate::signal::{SignalDelivery, SignalReturn};
 use crate::syscall::Sysno;
 use crate::user::{CloneArgs, ReturnReason, UserContext};
@@ -65,4 +66,16 @@ pub trait Arch {
     /// process and uses it as the return address of handlers installed without SA_RESTORER
     /// (Linux's vDSO `__kernel_rt_sigreturn` / `__restore_rt`).
     const SIGRETURN_TRAMPOLINE: &'static [u8];
+
+    /// Breaks one hardware protection on purpose (`cyphera.selftest=NAME`), with `space` made
+    /// current: `user_data` is a present, writable user address and `user_code` a present,
+    /// executable one. The protection turns the access into a kernel fault, which the arch's
+    /// fault handler explains (see [`crate::protection::KernelFault`]) before the panic; this
+    /// returns only when the access went through, i.e. when the protection is off.
+    fn attempt_violation(
+        violation: Violation,
+        space: &Self::AddressSpace,
+        user_data: u64,
+        user_code: u64,
+    );
 }

@@ -13,6 +13,7 @@ pub mod console;
 pub mod irq;
 pub mod mmu;
 pub mod power;
+pub mod protection;
 pub mod rtc;
 pub mod signal;
 pub mod syscall;

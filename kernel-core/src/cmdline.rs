@@ -29,6 +29,9 @@ pub struct InitSpec {
     pub envp: Vec<String>,
     /// `quiet` was given: boot chatter is suppressed.
     pub quiet: bool,
+    /// `cyphera.selftest=NAME`: break that hardware protection on purpose before init runs (see
+    /// `hal::protection::Violation`), to show that it is on.
+    pub selftest: Option<String>,
 }
 
 pub fn parse(cmdline: &str) -> InitSpec {
@@ -37,6 +40,7 @@ pub fn parse(cmdline: &str) -> InitSpec {
     // Linux always passes these two to init.
     let mut envp = alloc::vec![String::from("HOME=/"), String::from("TERM=linux")];
     let mut quiet = false;
+    let mut selftest = None;
     let mut words = cmdline.split_ascii_whitespace();
     for word in words.by_ref() {
         if word == "--" {
@@ -49,6 +53,7 @@ pub fn parse(cmdline: &str) -> InitSpec {
         match (key, value) {
             ("init" | "rdinit", Some(v)) if !v.is_empty() => path = v.to_string(),
             ("quiet", None) => quiet = true,
+            ("cyphera.selftest", Some(v)) => selftest = Some(v.to_string()),
             _ if KERNEL_PARAMETERS.contains(&key) || key.contains('.') => {}
             (_, Some(_)) => envp.push(word.to_string()),
             (_, None) => args.push(word.to_string()),
@@ -62,6 +67,7 @@ pub fn parse(cmdline: &str) -> InitSpec {
         argv,
         envp,
         quiet,
+        selftest,
     }
 }
 
@@ -85,6 +91,14 @@ mod tests {
         assert_eq!(spec.argv, ["/bin/prog", "single", "a", "b=c", "--"]);
         assert_eq!(spec.envp, ["HOME=/", "TERM=linux", "X=1"]);
         assert!(spec.quiet);
+        assert_eq!(spec.selftest, None);
+    }
+
+    #[test]
+    fn selftest_is_a_kernel_parameter() {
+        let spec = parse("cyphera.selftest=read-user X=1");
+        assert_eq!(spec.selftest.as_deref(), Some("read-user"));
+        assert_eq!(spec.envp, ["HOME=/", "TERM=linux", "X=1"]);
     }
 
     #[test]

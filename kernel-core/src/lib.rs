@@ -20,6 +20,7 @@ pub mod process;
 pub mod procview;
 pub mod random;
 pub mod sched;
+pub mod selftest;
 pub mod signal;
 pub mod start;
 pub mod syscall;

@@ -71,7 +71,16 @@ pub fn start<A: Arch>(boot: &'static BootInfo, platform: Platform) -> ! {
     let mut kernel = Kernel::<A>::new(frames, platform.console, clock, platform.initramfs);
 
     let baseline = kernel.frames.free_frames();
-    let status = match start_init(&mut kernel, &spec) {
+    let started = start_init(&mut kernel, &spec);
+    if let (Ok(()), Some(name)) = (&started, &spec.selftest) {
+        let (status, why) = crate::selftest::run(&mut kernel, 1, name);
+        kprintln!("cyphera: {why}");
+        // Init never ran; as when it cannot be started, the status marker is what the test
+        // harness and `cargo xtask run` read.
+        kprintln!("cyphera: init exited with status {status}");
+        platform.power.power_off(status)
+    }
+    let status = match started {
         Ok(()) => match run_and_account(&mut kernel, baseline) {
             InitEnd::Exited(status) => {
                 kprintln!("cyphera: init exited with status {status}");

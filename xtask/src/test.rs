@@ -54,6 +54,9 @@ enum Expect {
     Signal(u32),
     /// The kernel refuses to execute init: an error line and a non-zero status.
     Refused,
+    /// A `cyphera.selftest=NAME` boot: the kernel's own deliberate access must end in a kernel
+    /// fault whose explanation (`cyphera: kernel fault: ...`) starts with this, then the panic.
+    KernelFault(String),
 }
 
 /// The same program run on Linux, for the differential check.
@@ -553,6 +556,84 @@ fn qemu_cases(
             ..as_init("init-missing", "hello", Expect::Refused)
         },
     ];
+    // The hardware protections, each broken on purpose by the kernel (`cyphera.selftest=NAME`)
+    // on the arch's default board: the fault must happen and be explained. AArch64's default
+    // CPU (Cortex-A72, ARMv8.0) has no PAN, so the user-access cases run on `-cpu max`, and the
+    // A72 case shows that the selftest does notice a missing protection; x86_64's `qemu64` CPU
+    // (no SMAP) shows the same.
+    if std::ptr::eq(board, arch.default_board()) {
+        let (smap, smep, nx, no_pan_cpu, user_access_cpu) = match arch {
+            Arch::X86_64 => ("SMAP", "SMEP", "NX", "qemu64", None),
+            Arch::Aarch64 => ("PAN", "PXN", "PXN", "cortex-a72", Some("max")),
+        };
+        let selftests = [
+            (
+                "read-user",
+                user_access_cpu,
+                format!("{smap} stopped a kernel read of user memory at "),
+            ),
+            (
+                "write-user",
+                user_access_cpu,
+                format!("{smap} stopped a kernel write of user memory at "),
+            ),
+            (
+                "execute-user",
+                None,
+                format!("{smep} stopped the kernel executing user memory at "),
+            ),
+            (
+                "write-text",
+                None,
+                "write to read-only kernel memory at ".into(),
+            ),
+            (
+                "write-rodata",
+                None,
+                "write to read-only kernel memory at ".into(),
+            ),
+            (
+                "execute-data",
+                None,
+                format!("{nx} stopped the kernel executing non-executable memory at "),
+            ),
+            (
+                "stack-overflow",
+                None,
+                "kernel stack overflow: guard page hit at ".into(),
+            ),
+            (
+                "guard-page",
+                None,
+                "kernel stack overflow: guard page hit at ".into(),
+            ),
+        ];
+        for (name, cpu, cause) in selftests {
+            cases.push(Case {
+                append: Some(format!("cyphera.selftest={name}")),
+                cpu,
+                linux: None,
+                ..as_init(
+                    &format!("selftest/{name}"),
+                    "hello",
+                    Expect::KernelFault(cause),
+                )
+            });
+        }
+        cases.push(Case {
+            append: Some("cyphera.selftest=read-user".into()),
+            cpu: Some(no_pan_cpu),
+            linux: None,
+            console_has: vec![
+                "cyphera: selftest read-user: NOT stopped: the protection is off".into(),
+            ],
+            ..as_init(
+                &format!("selftest/read-user/{no_pan_cpu}-reports-it-missing"),
+                "hello",
+                Expect::Exit(3),
+            )
+        });
+    }
     // CPU and GIC variants of the virt board (other machines fix their CPU and controller).
     if board.name == "qemu-virt-aarch64" && !quick {
         for (label, cpu, machine_opts) in [
@@ -830,6 +911,7 @@ fn check(case: &Case, s: &Session, xtask_status: Option<i32>) -> Result<String, 
         return Err(leak.clone());
     }
     let got = describe_outcome(&s.outcome);
+    let mut explained = None;
     match case.expect {
         Expect::Exit(n) => {
             if s.outcome != Outcome::Exited(n) {
@@ -852,6 +934,18 @@ fn check(case: &Case, s: &Session, xtask_status: Option<i32>) -> Result<String, 
                 return Err(format!(
                     "no fault line `cyphera: pid P (NAME) {fault}: ...`"
                 ));
+            }
+        }
+        Expect::KernelFault(ref cause) => {
+            if s.outcome != Outcome::Panic {
+                return Err(format!(
+                    "expected the protection to stop the kernel (a kernel fault, then the panic); {got}"
+                ));
+            }
+            let want = format!("cyphera: kernel fault: {cause}");
+            match s.console.iter().find(|l| l.starts_with(&want)) {
+                Some(line) => explained = Some(line.trim_start_matches("cyphera: ").to_string()),
+                None => return Err(format!("no line starting with {want:?}")),
             }
         }
         Expect::Refused => {
@@ -887,7 +981,7 @@ fn check(case: &Case, s: &Session, xtask_status: Option<i32>) -> Result<String, 
             ));
         }
     }
-    let mut detail = got;
+    let mut detail = explained.unwrap_or(got);
     if let Some(linux) = &case.linux {
         let (stdout, status) =
             run_on_linux(linux).map_err(|e| format!("running it on Linux: {e}"))?;

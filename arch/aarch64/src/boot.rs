@@ -149,7 +149,7 @@ cyphera_load_mmu_regs:
     ret
 
 // Builds the boot translation tables: TTBR1 maps the image at its link address with 4 KiB
-// pages (text RX, rodata R, data/bss/stack RW, the stack guard page unmapped), TTBR0 an
+// pages (text RX, rodata R, data/bss/stacks RW, the stacks' guard pages unmapped), TTBR0 an
 // identity 1 GiB block around this code. x0 = physical address of __image_start, x1 = 1 when
 // the MMU is off (then the tables were written around the caches and stale lines must go).
 // Tables are written through their current addresses (adrp: physical with the MMU off, virtual
@@ -228,7 +228,8 @@ cyphera_build_kernel_tables:
     map_pages __image_start, __text_end, {text_page}
     map_pages __text_end, __rodata_end, {rodata_page}
     map_pages __rodata_end, __stack_guard, {data_page}
-    map_pages __stack_bottom, __image_end, {data_page}
+    map_pages __stack_bottom, __emergency_stack_guard, {data_page}
+    map_pages __emergency_stack_bottom, __image_end, {data_page}
 
     adrp    x12, cyphera_image_entry        // identity map for the MMU switch
     add     x12, x12, :lo12:cyphera_image_entry
@@ -340,8 +341,28 @@ unsafe extern "C" {
     static __image_end: u8;
     static __boot_l0: u8;
     static __boot_empty_l0: u8;
+    static __stack_guard: u8;
+    static __stack_bottom: u8;
+    static __emergency_stack_guard: u8;
+    static __emergency_stack_bottom: u8;
     pub(crate) fn cyphera_build_kernel_tables(phys_base: u64, mmu_off: u64);
     pub(crate) fn cyphera_switch_tables(ttbr1: u64, ttbr0: u64);
+}
+
+/// The guard page under each kernel stack (the kernel stack, then the emergency stack), which
+/// the boot tables never map; a fault there is reported as a stack overflow.
+pub fn kernel_stack_guards() -> [hal::protection::GuardRange; 2] {
+    let range = |start: *const u8, end: *const u8| hal::protection::GuardRange {
+        start: start as u64,
+        end: end as u64,
+    };
+    [
+        range(&raw const __stack_guard, &raw const __stack_bottom),
+        range(
+            &raw const __emergency_stack_guard,
+            &raw const __emergency_stack_bottom,
+        ),
+    ]
 }
 
 /// Link-time (virtual) address of a linker symbol.

@@ -1,6 +1,8 @@
 //! Decoding ESR_EL1 of a synchronous exception taken from EL0 into the arch-neutral
-//! [`ReturnReason`]. Pure, so every exception class is tested on the host.
+//! [`ReturnReason`], and of one taken from EL1 into the protection that stopped the kernel
+//! ([`KernelFault`]). Pure, so every exception class is tested on the host.
 
+use hal::protection::{GuardRange, KernelFault};
 use hal::user::{FaultKind, ReturnReason, UserFault};
 
 /// ESR_EL1.EC values (Arm ARM D24.2.40) that user mode can cause.
@@ -18,6 +20,9 @@ pub mod ec {
     pub const BREAKPOINT_LOWER: u64 = 0x30;
     pub const SOFTWARE_STEP_LOWER: u64 = 0x32;
     pub const WATCHPOINT_LOWER: u64 = 0x34;
+    /// Aborts taken without a change of exception level: the kernel's own.
+    pub const INSTRUCTION_ABORT_SAME: u64 = 0x21;
+    pub const DATA_ABORT_SAME: u64 = 0x25;
     pub const BRK64: u64 = 0x3c;
 }
 
@@ -82,6 +87,54 @@ fn abort(iss: u64, far: u64, execute: bool, pc: u64) -> SyncOutcome {
         }
     };
     SyncOutcome::Return(ReturnReason::Fault(UserFault { kind, address, pc }))
+}
+
+/// Which protection stopped the kernel, from an exception taken at EL1: `far` is FAR_EL1,
+/// `guards` the guard pages under the kernel stacks. Permission faults (fault status 0b0011xx)
+/// on a user address are PAN (data) or PXN (instruction fetch: every user page is PXN); on a
+/// kernel address they are a store to a read-only page or a fetch from an execute-never one.
+pub fn explain_kernel_fault(
+    esr: u64,
+    far: u64,
+    guards: &[GuardRange],
+    user_end: u64,
+) -> KernelFault {
+    let class = exception_class(esr);
+    let execute = match class {
+        ec::DATA_ABORT_SAME => false,
+        ec::INSTRUCTION_ABORT_SAME => true,
+        _ => return KernelFault::Other,
+    };
+    let iss = esr & 0x01ff_ffff;
+    // FnV: FAR is not valid, nothing can be said about the address.
+    if iss & (1 << 10) != 0 {
+        return KernelFault::Other;
+    }
+    if guards.iter().any(|g| g.contains(far)) {
+        return KernelFault::StackGuard { address: far };
+    }
+    let permission = matches!(iss & 0x3f, 0x0c..=0x0f);
+    if !permission {
+        return KernelFault::Other;
+    }
+    let write = !execute && iss & (1 << 6) != 0 && iss & (1 << 8) == 0;
+    match (far < user_end, execute) {
+        (true, false) => KernelFault::UserAccess {
+            address: far,
+            write,
+            protection: "PAN",
+        },
+        (true, true) => KernelFault::UserExecute {
+            address: far,
+            protection: "PXN",
+        },
+        (false, true) => KernelFault::ExecuteNever {
+            address: far,
+            protection: "PXN",
+        },
+        (false, false) if write => KernelFault::WriteReadOnly { address: far },
+        (false, false) => KernelFault::Other,
+    }
 }
 
 #[cfg(test)]
@@ -235,5 +288,84 @@ mod tests {
             0x7fff_0008,
         ));
         assert_eq!((f.kind, f.address), (FaultKind::Alignment, 0x7fff_0008));
+    }
+
+    #[test]
+    fn kernel_faults_name_the_protection() {
+        const USER_END: u64 = 0x0001_0000_0000_0000;
+        let guards = [GuardRange {
+            start: 0xffff_ffff_8040_0000,
+            end: 0xffff_ffff_8040_1000,
+        }];
+        let explain = |esr, far| explain_kernel_fault(esr, far, &guards, USER_END);
+        const PERMISSION_L3: u64 = 0x0f;
+        const TRANSLATION_L3: u64 = 0x07;
+        const WNR: u64 = 1 << 6;
+        assert_eq!(
+            explain(esr(ec::DATA_ABORT_SAME, PERMISSION_L3), 0xffff_f000),
+            KernelFault::UserAccess {
+                address: 0xffff_f000,
+                write: false,
+                protection: "PAN"
+            }
+        );
+        assert_eq!(
+            explain(esr(ec::DATA_ABORT_SAME, PERMISSION_L3 | WNR), 0xffff_f000),
+            KernelFault::UserAccess {
+                address: 0xffff_f000,
+                write: true,
+                protection: "PAN"
+            }
+        );
+        assert_eq!(
+            explain(esr(ec::INSTRUCTION_ABORT_SAME, PERMISSION_L3), 0x40_1000),
+            KernelFault::UserExecute {
+                address: 0x40_1000,
+                protection: "PXN"
+            }
+        );
+        assert_eq!(
+            explain(
+                esr(ec::DATA_ABORT_SAME, PERMISSION_L3 | WNR),
+                0xffff_ffff_8000_1000
+            ),
+            KernelFault::WriteReadOnly {
+                address: 0xffff_ffff_8000_1000
+            }
+        );
+        assert_eq!(
+            explain(
+                esr(ec::INSTRUCTION_ABORT_SAME, PERMISSION_L3),
+                0xffff_ffff_8050_0000
+            ),
+            KernelFault::ExecuteNever {
+                address: 0xffff_ffff_8050_0000,
+                protection: "PXN"
+            }
+        );
+        // The guard page is unmapped: a translation fault there is a stack overflow.
+        assert_eq!(
+            explain(
+                esr(ec::DATA_ABORT_SAME, TRANSLATION_L3 | WNR),
+                0xffff_ffff_8040_0ff0
+            ),
+            KernelFault::StackGuard {
+                address: 0xffff_ffff_8040_0ff0
+            }
+        );
+        // Missing pages, FAR not valid, aborts from EL0 and other classes: not protections.
+        assert_eq!(
+            explain(esr(ec::DATA_ABORT_SAME, TRANSLATION_L3), 0x1000),
+            KernelFault::Other
+        );
+        assert_eq!(
+            explain(esr(ec::DATA_ABORT_SAME, PERMISSION_L3 | (1 << 10)), 0x1000),
+            KernelFault::Other
+        );
+        assert_eq!(
+            explain(esr(ec::DATA_ABORT_LOWER, PERMISSION_L3), 0x1000),
+            KernelFault::Other
+        );
+        assert_eq!(explain(esr(ec::UNKNOWN, 0), 0x1000), KernelFault::Other);
     }
 }

@@ -22,6 +22,8 @@ mod kmap;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod limine_boot;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+mod protection;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod trap;
 
 pub use context::Context;
@@ -50,6 +52,15 @@ impl hal::arch::Arch for Aarch64 {
 
     fn run_user(context: &mut Context, space: &UserSpace) -> hal::user::ReturnReason {
         trap::run_user(context, space)
+    }
+
+    fn attempt_violation(
+        violation: hal::protection::Violation,
+        space: &UserSpace,
+        user_data: u64,
+        user_code: u64,
+    ) {
+        protection::attempt(violation, space, user_data, user_code)
     }
 
     fn hwcap() -> u64 {

@@ -330,6 +330,19 @@ extern "C" fn cyphera_el1_exception(slot: u64, frame: &El1Frame) -> ! {
             line[3]
         );
     }
+    let cause = if slot == 4 {
+        fault::explain_kernel_fault(
+            frame.esr,
+            frame.far,
+            &crate::boot::kernel_stack_guards(),
+            crate::USER_END,
+        )
+    } else {
+        hal::protection::KernelFault::Other
+    };
+    if cause != hal::protection::KernelFault::Other {
+        kernel_core::kprintln!("cyphera: kernel fault: {cause}");
+    }
     panic!(
         "unhandled {what} exception in the kernel at {:#x} (ESR {:#x}, FAR {:#x})",
         frame.elr, frame.esr, frame.far

@@ -203,6 +203,19 @@ fn symbol(s: *const u8) -> u64 {
     s as u64
 }
 
+/// The guard page under every kernel stack: the trap stacks' and the boot stack's. The kernel
+/// page tables leave them unmapped; a fault there is reported as a stack overflow.
+pub fn kernel_stack_guards() -> [hal::protection::GuardRange; cpu::TRAP_STACKS + 1] {
+    let mut guards = [hal::protection::GuardRange {
+        start: symbol(&raw const __stack_guard),
+        end: symbol(&raw const __stack_bottom),
+    }; cpu::TRAP_STACKS + 1];
+    for (slot, guard) in guards.iter_mut().take(cpu::TRAP_STACKS).enumerate() {
+        *guard = cpu::trap_stack_slot(slot).0;
+    }
+    guards
+}
+
 /// The kernel image's virtual extent, from the linker script.
 pub(crate) fn image_virtual() -> (u64, u64) {
     (
@@ -430,19 +443,19 @@ fn build_kernel_tables(
         ),
         (
             symbol(&raw const __data_start),
-            symbol(&raw const __stack_guard),
-            pte::WRITABLE | nx,
-        ),
-        (
-            symbol(&raw const __stack_bottom),
             symbol(&raw const __kernel_end),
             pte::WRITABLE | nx,
         ),
     ];
+    let guards = kernel_stack_guards();
     let (image_start, _) = image_virtual();
     for (start, end, flags) in sections {
         let mut va = start;
         while va < end {
+            if guards.iter().any(|g| g.contains(va)) {
+                va += PAGE_SIZE;
+                continue;
+            }
             let pa = va - image_start + image_phys;
             // SAFETY: building a fresh, inactive table in reserved frames.
             unsafe { paging::map_kernel(window, root, va, pa, 1, flags | global, frames) }

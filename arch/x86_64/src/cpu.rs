@@ -30,16 +30,43 @@ const IST_NMI: u8 = 2;
 const IST_MACHINE_CHECK: u8 = 3;
 const IST_DEBUG: u8 = 4;
 
-const STACK_SIZE: usize = 16 * 1024;
-
-#[repr(C, align(16))]
-struct Stack([u8; STACK_SIZE]);
-
 /// Stacks the CPU switches to by itself: the ring-0 stack for traps from user mode (the trap
 /// stub only stores the registers there and moves on), and the IST stacks for the exceptions
-/// that can arrive when the current stack cannot be trusted. Written only by the CPU.
-static mut RING0_STACK: Stack = Stack([0; STACK_SIZE]);
-static mut IST_STACKS: [Stack; 4] = [const { Stack([0; STACK_SIZE]) }; 4];
+/// that can arrive when the current stack cannot be trusted. The linker script lays them out
+/// (`__trap_stacks_start`: `TRAP_STACKS` slots of a guard page and `TRAP_STACK_SIZE` bytes of
+/// stack) and the kernel page tables leave every guard page unmapped, so an overflow faults
+/// instead of running into the neighbouring stack. Written only by the CPU.
+pub const TRAP_STACKS: usize = 5;
+pub const TRAP_STACK_SIZE: u64 = 16 * 1024;
+const RING0_SLOT: usize = 0;
+/// IST stack `n` (1-based, as in the IDT) is slot `n`.
+const fn ist_slot(ist: u8) -> usize {
+    ist as usize
+}
+
+unsafe extern "C" {
+    static __trap_stacks_start: u8;
+    static __trap_stacks_end: u8;
+}
+
+/// Guard page and stack of trap-stack slot `slot`, from the linker's layout.
+pub fn trap_stack_slot(slot: usize) -> (hal::protection::GuardRange, u64) {
+    let start = (&raw const __trap_stacks_start) as u64;
+    debug_assert_eq!(
+        (&raw const __trap_stacks_end) as u64 - start,
+        TRAP_STACKS as u64 * (PAGE + TRAP_STACK_SIZE)
+    );
+    let guard = start + slot as u64 * (PAGE + TRAP_STACK_SIZE);
+    (
+        hal::protection::GuardRange {
+            start: guard,
+            end: guard + PAGE,
+        },
+        guard + PAGE + TRAP_STACK_SIZE,
+    )
+}
+
+const PAGE: u64 = 4096;
 
 /// CPU features the kernel acts on.
 #[derive(Clone, Copy, Debug, Default)]
@@ -48,6 +75,8 @@ pub struct Features {
     pub global_pages: bool,
     pub smep: bool,
     pub smap: bool,
+    /// User-mode instruction prevention: SGDT, SIDT, SLDT, SMSW and STR fault in ring 3.
+    pub umip: bool,
     pub rdrand: bool,
     pub fxsr: bool,
     pub sse: bool,
@@ -66,16 +95,18 @@ pub fn features() -> Features {
         } else {
             0
         };
-        let leaf7_ebx = if __cpuid(0).eax >= 7 {
-            __cpuid_count(7, 0).ebx
+        let (leaf7_ebx, leaf7_ecx) = if __cpuid(0).eax >= 7 {
+            let leaf7 = __cpuid_count(7, 0);
+            (leaf7.ebx, leaf7.ecx)
         } else {
-            0
+            (0, 0)
         };
         Features {
             nx: ext_edx & (1 << 20) != 0,
             global_pages: leaf1.edx & (1 << 13) != 0,
             smep: leaf7_ebx & (1 << 7) != 0,
             smap: leaf7_ebx & (1 << 20) != 0,
+            umip: leaf7_ecx & (1 << 2) != 0,
             rdrand: leaf1.ecx & (1 << 30) != 0,
             fxsr: leaf1.edx & (1 << 24) != 0,
             sse: leaf1.edx & (1 << 25) != 0,
@@ -160,10 +191,6 @@ impl Gate {
 #[repr(C, align(16))]
 struct Idt([Gate; 256]);
 
-fn stack_top(stack: *const Stack) -> VirtAddr {
-    VirtAddr::from_ptr(stack) + STACK_SIZE as u64
-}
-
 /// Loads the GDT, TSS and IDT, programs the control registers and the `syscall` MSRs, and
 /// silences the PICs. Runs first thing on every boot path, on the boot stack.
 pub fn init() {
@@ -171,13 +198,10 @@ pub fn init() {
 
     let tss = TSS.call_once(|| {
         let mut tss = TaskStateSegment::new();
-        // SAFETY: only the addresses of the stacks are taken; the CPU is their only user.
-        unsafe {
-            tss.privilege_stack_table[0] = stack_top(&raw const RING0_STACK);
-            let ist = &raw const IST_STACKS;
-            for i in 0..4 {
-                tss.interrupt_stack_table[i] = stack_top((ist as *const Stack).add(i));
-            }
+        tss.privilege_stack_table[0] = VirtAddr::new(trap_stack_slot(RING0_SLOT).1);
+        for ist in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK, IST_DEBUG] {
+            tss.interrupt_stack_table[ist as usize - 1] =
+                VirtAddr::new(trap_stack_slot(ist_slot(ist)).1);
         }
         tss
     });
@@ -285,6 +309,11 @@ pub fn init() {
             }
             if f.smap {
                 cr4.insert(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION);
+            }
+            // The descriptor-table instructions would tell user code where the GDT, IDT and
+            // TSS live (kernel addresses); nothing legitimate in user mode needs them.
+            if f.umip {
+                cr4.insert(Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION);
             }
         });
         Efer::update(|efer| {

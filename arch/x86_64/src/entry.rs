@@ -342,6 +342,16 @@ struct KernelTrapFrame {
 extern "C" fn kernel_trap(frame: &KernelTrapFrame) -> ! {
     let cr2 = x86_64::registers::control::Cr2::read_raw();
     let vector = frame.vector as u8;
+    let cause = fault::explain_kernel_fault(
+        vector,
+        frame.error,
+        cr2,
+        &crate::boot::kernel_stack_guards(),
+        crate::paging::USER_END,
+    );
+    if cause != hal::protection::KernelFault::Other {
+        kernel_core::kprintln!("cyphera: kernel fault: {cause}");
+    }
     panic!(
         "CPU exception {} ({}) in kernel mode: error code {:#x}, rip {:#x}, rsp {:#x}, cr2 {:#x}, \
          rflags {:#x}, rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x} rsi {:#x} rdi {:#x} rbp {:#x} \

@@ -1,6 +1,7 @@
 //! What an x86_64 exception or interrupt vector means: the arch-neutral [`FaultKind`] of a user
 //! fault, an interrupt, or something that must never come from user mode. Host-tested.
 
+use hal::protection::{GuardRange, KernelFault};
 use hal::user::{FaultKind, UserFault};
 
 pub const DIVIDE_ERROR: u8 = 0;
@@ -142,6 +143,54 @@ pub fn classify_user_trap(vector: u8, error: u64, cr2: u64, rip: u64) -> UserTra
     }
 }
 
+/// Page-fault error code bits (Intel SDM vol. 3, 4.7).
+const PF_PRESENT: u64 = 1 << 0;
+const PF_WRITE: u64 = 1 << 1;
+const PF_INSTRUCTION: u64 = 1 << 4;
+
+/// Which protection stopped the kernel, from a kernel-mode exception: `cr2` is the faulting
+/// address, `guards` the guard pages under the kernel stacks. A stack overflow reaches the
+/// kernel as a double fault (the page fault cannot push its frame onto the guard page); CR2
+/// then still holds the guard address.
+pub fn explain_kernel_fault(
+    vector: u8,
+    error: u64,
+    cr2: u64,
+    guards: &[GuardRange],
+    user_end: u64,
+) -> KernelFault {
+    if matches!(vector, PAGE_FAULT | DOUBLE_FAULT) && guards.iter().any(|g| g.contains(cr2)) {
+        return KernelFault::StackGuard { address: cr2 };
+    }
+    if vector != PAGE_FAULT || error & PF_PRESENT == 0 {
+        return KernelFault::Other;
+    }
+    let instruction = error & PF_INSTRUCTION != 0;
+    if cr2 < user_end {
+        if instruction {
+            KernelFault::UserExecute {
+                address: cr2,
+                protection: "SMEP",
+            }
+        } else {
+            KernelFault::UserAccess {
+                address: cr2,
+                write: error & PF_WRITE != 0,
+                protection: "SMAP",
+            }
+        }
+    } else if instruction {
+        KernelFault::ExecuteNever {
+            address: cr2,
+            protection: "NX",
+        }
+    } else if error & PF_WRITE != 0 {
+        KernelFault::WriteReadOnly { address: cr2 }
+    } else {
+        KernelFault::Other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +292,79 @@ mod tests {
         assert_eq!(with, vec![8, 10, 11, 12, 13, 14, 17, 21, 29, 30]);
         assert_eq!(name(14), "#PF page fault");
         assert_eq!(name(40), "interrupt");
+    }
+
+    #[test]
+    fn kernel_faults_name_the_protection() {
+        const USER_END: u64 = 0x7fff_ffff_f000;
+        let guards = [GuardRange {
+            start: 0xffff_ffff_8040_0000,
+            end: 0xffff_ffff_8040_1000,
+        }];
+        let explain =
+            |vector, error, cr2| explain_kernel_fault(vector, error, cr2, &guards, USER_END);
+        // Supervisor read and write of a present user page: SMAP.
+        assert_eq!(
+            explain(PAGE_FAULT, PF_PRESENT, 0x7fff_0000),
+            KernelFault::UserAccess {
+                address: 0x7fff_0000,
+                write: false,
+                protection: "SMAP"
+            }
+        );
+        assert_eq!(
+            explain(PAGE_FAULT, PF_PRESENT | PF_WRITE, 0x1000),
+            KernelFault::UserAccess {
+                address: 0x1000,
+                write: true,
+                protection: "SMAP"
+            }
+        );
+        // Supervisor fetch from a user page: SMEP.
+        assert_eq!(
+            explain(PAGE_FAULT, PF_PRESENT | PF_INSTRUCTION, 0x40_1000),
+            KernelFault::UserExecute {
+                address: 0x40_1000,
+                protection: "SMEP"
+            }
+        );
+        // Kernel pages: write to read-only, fetch from no-execute.
+        assert_eq!(
+            explain(PAGE_FAULT, PF_PRESENT | PF_WRITE, 0xffff_ffff_8020_0000),
+            KernelFault::WriteReadOnly {
+                address: 0xffff_ffff_8020_0000
+            }
+        );
+        assert_eq!(
+            explain(
+                PAGE_FAULT,
+                PF_PRESENT | PF_INSTRUCTION,
+                0xffff_ffff_8050_0000
+            ),
+            KernelFault::ExecuteNever {
+                address: 0xffff_ffff_8050_0000,
+                protection: "NX"
+            }
+        );
+        // The guard page, as a page fault or as the double fault an overflow becomes.
+        for vector in [PAGE_FAULT, DOUBLE_FAULT] {
+            assert_eq!(
+                explain(vector, 0, 0xffff_ffff_8040_0ff8),
+                KernelFault::StackGuard {
+                    address: 0xffff_ffff_8040_0ff8
+                }
+            );
+        }
+        // Not-present pages and other exceptions are plain bugs.
+        assert_eq!(explain(PAGE_FAULT, 0, 0x1000), KernelFault::Other);
+        assert_eq!(
+            explain(PAGE_FAULT, PF_WRITE, 0xffff_ffff_9000_0000),
+            KernelFault::Other
+        );
+        assert_eq!(
+            explain(GENERAL_PROTECTION, 0, 0x7fff_0000),
+            KernelFault::Other
+        );
+        assert_eq!(explain(DOUBLE_FAULT, 0, 0x1000), KernelFault::Other);
     }
 }

@@ -23,6 +23,8 @@ pub mod cpu;
 pub mod entry;
 #[cfg(target_os = "none")]
 mod limine_boot;
+#[cfg(target_os = "none")]
+mod protection;
 
 pub use context::Context;
 #[cfg(target_os = "none")]
@@ -53,6 +55,15 @@ impl hal::arch::Arch for X86_64 {
 
     fn run_user(context: &mut Context, space: &UserSpace) -> hal::user::ReturnReason {
         entry::run_user(context, space)
+    }
+
+    fn attempt_violation(
+        violation: hal::protection::Violation,
+        space: &UserSpace,
+        user_data: u64,
+        user_code: u64,
+    ) {
+        protection::attempt(violation, space, user_data, user_code)
     }
 
     fn hwcap() -> u64 {

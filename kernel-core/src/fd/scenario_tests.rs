@@ -120,6 +120,14 @@ impl Arch for FdArch {
         MockArch::pop_signal_frame(context, space)
     }
     const SIGRETURN_TRAMPOLINE: &'static [u8] = MockArch::SIGRETURN_TRAMPOLINE;
+    fn attempt_violation(
+        violation: hal::protection::Violation,
+        space: &MockSpace,
+        user_data: u64,
+        user_code: u64,
+    ) {
+        MockArch::attempt_violation(violation, space, user_data, user_code)
+    }
 }
 
 /// A console with scripted input.

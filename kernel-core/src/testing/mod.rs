@@ -110,6 +110,8 @@ std::thread_local! {
     /// The mock monotonic clock (ns); idling jumps it to the pending deadline.
     static NOW: Cell<u64> = const { Cell::new(0) };
     static DEADLINE: Cell<u64> = const { Cell::new(u64::MAX) };
+    /// The last `attempt_violation` the mock arch was asked for.
+    static VIOLATION: Cell<Option<(hal::protection::Violation, u64, u64)>> = const { Cell::new(None) };
     /// Scripts of signal handlers, by handler address.
     static HANDLERS: RefCell<BTreeMap<u64, Vec<Step>>> = const { RefCell::new(BTreeMap::new()) };
 }
@@ -316,6 +318,57 @@ impl Arch for MockArch {
         })
     }
     const SIGRETURN_TRAMPOLINE: &'static [u8] = &[0x0f, 0x05];
+
+    /// The host has no kernel mode to protect: the attempt is recorded and returns, as a
+    /// kernel without the protection would.
+    fn attempt_violation(
+        violation: hal::protection::Violation,
+        _space: &MockSpace,
+        user_data: u64,
+        user_code: u64,
+    ) {
+        VIOLATION.with(|v| v.set(Some((violation, user_data, user_code))));
+    }
+}
+
+/// The last violation attempted on this thread, taken (so the next call sees a fresh state).
+pub fn last_violation() -> Option<(hal::protection::Violation, u64, u64)> {
+    VIOLATION.with(|v| v.take())
+}
+
+/// A mock kernel with a small program loaded as pid 1, as `start` leaves it before the run loop.
+pub fn kernel_with_program() -> crate::task::Kernel<MockArch> {
+    use crate::process;
+    let frames = crate::memory::BitmapFrameAllocator::new(&[hal::boot::PhysRange::new(
+        0x100_0000,
+        1024 * hal::mmu::PAGE_SIZE,
+    )]);
+    let console: &'static RecordingConsole = Box::leak(Box::default());
+    let mut k = crate::task::Kernel::new(
+        frames,
+        console,
+        crate::time::Clock::new(&MOCK_TIMER, 0),
+        &[],
+    );
+    let image = tiny_elf(&[0x0f, 0x05], 0x2000);
+    let argv: [&[u8]; 1] = [b"/init"];
+    let (vm, context) = process::load::<MockArch>(
+        "/init",
+        &image,
+        &argv,
+        &[],
+        process::DEFAULT_STACK_LIMIT,
+        &mut k.frames,
+    )
+    .expect("load");
+    let vm = k.add_vm(vm);
+    k.spawn(0, process::comm("/init"), vm, context);
+    k
+}
+
+/// The lowest thread id of `k` (pid 1's main thread after [`kernel_with_program`]).
+pub fn first_thread(k: &crate::task::Kernel<MockArch>) -> crate::task::Tid {
+    *k.threads.keys().next().expect("a thread")
 }
 
 /// A console that records what was written.
