@@ -170,6 +170,7 @@ const PROGRAMS: &[Program] = &[
     Program { name: "exec-state", toolchain: Raw, needs: &[Fork, Exec, Threads, Futex, Tls, Mmap, Signals, AltStack, Pipe] },
     Program { name: "time", toolchain: Raw, needs: &[Clocks, Sleep, Fork, WallClock] },
     Program { name: "sysinfo", toolchain: Raw, needs: &[SysInfo] },
+    Program { name: "isolation", toolchain: Raw, needs: &[Fork, Signals, FaultSignals] },
     Program { name: "fpu-preempt", toolchain: Raw, needs: &[Threads, Futex, Tls, Mmap, FpState, Preemption] },
     Program { name: "std-threads", toolchain: RustStd, needs: &[Threads, Futex, Tls, Mmap, Signals, AltStack, Poll] },
     Program { name: "std-process", toolchain: RustStd, needs: &[Fork, Vfork, Exec, Pipe, Poll, Mmap, Signals, AltStack] },
@@ -868,6 +869,25 @@ pub(super) fn qemu_cases(
             linux: Some(linux_run(arch, path)),
             through_xtask: false,
         });
+        // UMIP: user code running `str`/`sldt` must get SIGSEGV. Cyphera only: Linux may
+        // emulate these instructions (the host's does), so there is no reference to match.
+        if p.name == "isolation" && arch == Arch::X86_64 {
+            let last = cases.last().expect("just pushed").clone();
+            cases.push(Case {
+                name: format!("{}/umip", last.name),
+                init_args: vec!["umip".into()],
+                linux: None,
+                console_has: [
+                    "str (UMIP):",
+                    "  signal 11 code 0x80 addr 0x0",
+                    "sldt (UMIP):",
+                    "isolation: ok",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ..last
+            });
+        }
     }
     cases
 }

@@ -84,6 +84,8 @@ pub const UC_FLAGS: u64 = UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
 
 /// `sa_flags` bit: the handler takes `(int, siginfo_t *, void *)`; only then is `info` written.
 pub const SA_SIGINFO: u64 = 0x4;
+/// `sa_restorer` is valid (uapi asm-generic/signal-defs.h).
+pub const SA_RESTORER: u64 = 0x0400_0000;
 /// `ss_flags` bits.
 pub const SS_DISABLE: u32 = 2;
 pub const SS_AUTODISARM: u32 = 1 << 31;
@@ -229,6 +231,11 @@ pub fn push_signal_frame<S: AddressSpace>(
     let bad = BadUserAddress {
         address: delivery.stack_pointer,
     };
+    // x86_64 Linux has no default restorer for 64-bit handlers: without SA_RESTORER the frame
+    // cannot be set up and the thread gets SIGSEGV (`x64_setup_rt_frame` returns -EFAULT).
+    if delivery.flags & SA_RESTORER == 0 {
+        return Err(bad);
+    }
     let placement = place(delivery).ok_or(bad)?;
     // Linux refuses (SIGSEGV) a frame that would not fit on the alternate stack it is on or
     // switching to, rather than overflow it into whatever lies below.
@@ -494,7 +501,7 @@ mod tests {
             signal: 10,
             info,
             handler: 0x40_1000,
-            flags: SA_SIGINFO,
+            flags: SA_SIGINFO | SA_RESTORER,
             restorer: 0x40_2000,
             stack_pointer: sp,
             on_alternate_stack: false,
@@ -655,7 +662,7 @@ mod tests {
         let space = stack_space(&mut frames);
         let mut c = interrupted();
         let mut d = delivery(c.rsp);
-        d.flags = 0;
+        d.flags = SA_RESTORER;
         let p = place(&d).unwrap();
         space
             .write_user(p.frame + 312, &[0xee; 128], false)
@@ -899,5 +906,17 @@ mod tests {
         let mut c = Context::new(0x40_1002, 0x7000);
         c.restart_syscall();
         assert_eq!(c.rip, 0x40_1002);
+    }
+
+    #[test]
+    fn handlers_without_a_restorer_get_no_frame() {
+        let mut frames = HostFrames(Vec::new());
+        let space = stack_space(&mut frames);
+        let mut c = interrupted();
+        let before = c.clone();
+        let mut d = delivery(c.rsp);
+        d.flags = SA_SIGINFO;
+        assert!(push_signal_frame(&mut c, &space, &d).is_err());
+        assert_eq!(c.rip, before.rip, "the context is untouched");
     }
 }
