@@ -151,6 +151,7 @@ fn run_thread<A: Arch>(k: &mut Kernel<A>, tid: Tid, stop: Option<StopTest<'_, A>
             ReturnReason::Syscall => {
                 let number = thread.context.syscall_number();
                 let args = thread.context.syscall_args();
+                k.stats.syscalls += 1;
                 syscall::call(k, tid, number, args)
             }
             ReturnReason::Fault(fault) => {

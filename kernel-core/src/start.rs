@@ -131,6 +131,11 @@ fn run_and_account<A: Arch>(kernel: &mut Kernel<A>, baseline: u64) -> InitEnd {
             },
         );
     }
+    kprintln!(
+        "cyphera: kernel served {} system calls and created {} threads",
+        kernel.stats.syscalls,
+        kernel.stats.threads_created
+    );
     let free = kernel.frames.free_frames();
     if free == baseline {
         log::info!("memory: every user frame returned ({free} free)");

@@ -240,6 +240,18 @@ pub struct Kernel<A: Arch> {
     pub host_names: crate::syscall::system::HostNames,
     /// sched_yield asked the run loop to end the current thread's time slice.
     pub yield_requested: bool,
+    /// What the kernel has served since boot, reported at power-off (the fuzzer and soak
+    /// tests read it to know how much work the kernel survived).
+    pub stats: KernelStats,
+}
+
+/// Counters of work done since boot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// System calls made (including unknown numbers and failed calls).
+    pub syscalls: u64,
+    /// Threads created (init's, and every fork, vfork and clone).
+    pub threads_created: u64,
 }
 
 impl<A: Arch> Kernel<A> {
@@ -268,11 +280,13 @@ impl<A: Arch> Kernel<A> {
             console_tty: crate::tty_glue::ConsoleTty::default(),
             host_names: Default::default(),
             yield_requested: false,
+            stats: KernelStats::default(),
         }
     }
 
     /// A fresh pid/tid (one number space, as on Linux). Wraps around skipping numbers in use.
     pub fn allocate_id(&mut self) -> u32 {
+        self.stats.threads_created += 1;
         loop {
             let id = self.next_id;
             self.next_id = if self.next_id >= 4_194_304 {
