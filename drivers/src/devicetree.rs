@@ -2,6 +2,11 @@
 //! constructors and the ARM boards: find a node by `compatible`, read and map its `reg`
 //! entries, decode its `interrupts`. Pure parsing (host-tested); mapping MMIO is the caller's
 //! business, passed in as a [`MapMmio`] function so drivers stay independent of the arch crate.
+//!
+//! The `fdt` crate (0.1.5) panics on malformed trees, and [`stdout_node`]'s lookup by path can
+//! panic even on a sound one (NOP tokens in a node it steps over). Hand these helpers only a tree
+//! that `arch_aarch64::dtb::parse_for` accepted with `stdout_path: true` (as
+//! `drivers/tests/devicetree.rs` does): it replays exactly these lookups first.
 
 use core::ptr::NonNull;
 use fdt::Fdt;

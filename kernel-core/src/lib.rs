@@ -34,6 +34,8 @@ pub mod vfs;
 pub mod vm;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod scenario_tests;
 #[cfg(test)]
 mod testing;

@@ -163,7 +163,13 @@ fn main(boot: &'static BootInfo) -> ! {
     let Some(dtb) = arch_aarch64::boot::device_tree(boot) else {
         panic!("booted without a device tree");
     };
-    let fdt = match Fdt::new(dtb) {
+    // Every path this board looks up is named, so that the tree is checked for them before the
+    // `fdt` crate (which panics on some malformed trees) walks it.
+    let lookups = arch_aarch64::dtb::Lookups {
+        paths: &["/psci"],
+        stdout_path: true,
+    };
+    let fdt = match arch_aarch64::dtb::parse_for(dtb, lookups) {
         Ok(fdt) => fdt,
         Err(e) => panic!("device tree: {e:?}"),
     };

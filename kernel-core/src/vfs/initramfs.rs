@@ -4,7 +4,10 @@
 //! same inode number become hard links. Missing parent directories are created (Linux would
 //! skip the member), and a later member replaces an earlier one of the same name.
 
-use super::{Body, FileData, NodeRef, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Timestamp, Vfs};
+use super::{
+    Body, FileData, NodeRef, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
+    S_IFSOCK, Timestamp, Vfs,
+};
 use crate::cpio::{self, CpioError};
 use crate::errno::Errno;
 use alloc::collections::BTreeMap;
@@ -57,7 +60,16 @@ pub fn unpack(vfs: &Vfs, root: &NodeRef, archive: &'static [u8]) -> Result<Unpac
             report.skipped += 1;
             continue;
         };
-        let kind = entry.file_type();
+        // No type bits means a regular file (as mknod(2) takes it); a type no file system has
+        // is skipped, as Linux's unpacker does.
+        let kind = match entry.file_type() {
+            0 => S_IFREG,
+            t @ (S_IFDIR | S_IFREG | S_IFLNK | S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK) => t,
+            _ => {
+                report.skipped += 1;
+                continue;
+            }
+        };
         let existing = super::lookup_child(&dir, name);
         if let Some(old) = &existing {
             if kind == S_IFDIR && old.is_dir() {
@@ -92,11 +104,7 @@ pub fn unpack(vfs: &Vfs, root: &NodeRef, archive: &'static [u8]) -> Result<Unpac
             S_IFLNK => Body::Symlink(entry.data.to_vec()),
             _ => Body::Special,
         };
-        let mode = if kind == 0 {
-            S_IFREG | (entry.mode & !S_IFMT)
-        } else {
-            entry.mode
-        };
+        let mode = kind | (entry.mode & !S_IFMT);
         match vfs.create(&dir, name, mode, mtime, body) {
             Ok(node) => {
                 set_meta(&node, &entry, mtime);
