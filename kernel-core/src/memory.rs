@@ -17,6 +17,74 @@ use talc::source::Manual;
 #[cfg_attr(all(not(test), target_os = "none"), global_allocator)]
 pub static HEAP: TalcLock<spinning_top::RawSpinlock, Manual> = TalcLock::new(Manual);
 
+/// Bytes of the kernel heap in use: what it has handed out plus its bookkeeping around those
+/// allocations, i.e. what it could not hand out now. `/proc/meminfo` reports this as `Slab` and
+/// `SUnreclaim`, where Linux reports its slab caches (nothing in this heap can be reclaimed).
+/// 0 before the arch code gives the heap its memory, and in host tests (HEAP is not the global
+/// allocator there).
+pub fn heap_in_use() -> u64 {
+    // Copied out so that the lock is released before anything else happens.
+    let c = *HEAP.lock().counters();
+    c.claimed_bytes.saturating_sub(c.available_bytes) as u64
+}
+
+/// The part of the kernel heap kept back from growth made at a user's request (new processes and
+/// threads, mappings, file data, pipe buffers): 1/8 of it, 4 MiB of the 32 MiB heap a 512 MiB
+/// machine gets. Running out of heap is fatal — an allocation failure panics — and without a
+/// reserve a fork bomb under the default RLIMIT_NPROC, five processes each at the map count
+/// limit, or one file written into tmpfs, each ran the heap dry (measured). Such requests fail
+/// instead, with the error Linux gives when memory is short, while the reserve still covers
+/// what the kernel must do regardless: finish the calls in progress, exit, reap and close,
+/// which give memory back.
+const HEAP_RESERVE_DIVISOR: usize = 8;
+
+/// The kernel heap a new process or thread takes with it, beyond the areas of its address space:
+/// its process and thread records, descriptor table and names (measured: about 8 KiB for a small
+/// process; twice that leaves room for larger tables).
+pub const TASK_HEAP: u64 = 16 << 10;
+/// The kernel heap one area of an address space takes (measured: 98 bytes, B-tree included).
+pub const AREA_HEAP: u64 = 128;
+/// The kernel heap one open descriptor takes: its table slot and, for a new one, its open file
+/// description (measured: about 200 bytes).
+pub const FD_HEAP: u64 = 256;
+
+/// Whether `bytes` more of the kernel heap may go to a user's request and still leave the
+/// reserve (see [`HEAP_RESERVE_DIVISOR`]). Always true when the heap has no memory of its own
+/// (host tests, where it is not the global allocator).
+pub fn heap_room(bytes: u64) -> bool {
+    room_beyond(bytes, HEAP_RESERVE_DIVISOR)
+}
+
+/// Like [`heap_room`] for file data (tmpfs, whose files live on the heap): it must leave twice
+/// the reserve, so that a full file system — ENOSPC, as when Linux's tmpfs reaches its size —
+/// still leaves room for processes, mappings and pipes (Linux's tmpfs may take half of RAM,
+/// leaving the rest to everything else).
+pub fn heap_room_for_files(bytes: u64) -> bool {
+    room_beyond(bytes, HEAP_RESERVE_DIVISOR / 2)
+}
+
+/// Like [`heap_room`] for data in transit (pipe buffers, taken back as soon as they are read):
+/// it may use the first half of the reserve, so that a process that holds the heap down to its
+/// reserve (with mappings, say) does not also stop every pipe, through which the processes that
+/// would end it may be talking.
+pub fn heap_room_in_transit(bytes: u64) -> bool {
+    room_beyond(bytes, 2 * HEAP_RESERVE_DIVISOR)
+}
+
+fn room_beyond(bytes: u64, reserve_divisor: usize) -> bool {
+    let counters = *HEAP.lock().counters();
+    room_in(&counters, bytes, reserve_divisor)
+}
+
+/// Whether a heap with counters `c` has `bytes` free beyond 1/`reserve_divisor` of its size.
+fn room_in(c: &talc::base::Counters, bytes: u64, reserve_divisor: usize) -> bool {
+    if c.claimed_bytes == 0 {
+        return true;
+    }
+    let reserve = (c.claimed_bytes / reserve_divisor) as u64;
+    c.available_bytes as u64 >= reserve.saturating_add(bytes)
+}
+
 /// Frames below 1 MiB are never handed out: on PCs they hold firmware structures, and keeping
 /// physical page 0 unused means a zero frame address is always a bug, never a real frame.
 const LOW_MEMORY_END: PhysAddr = 0x10_0000;
@@ -314,6 +382,24 @@ mod tests {
             boot.add_region(PhysRange::new(start, len), kind);
         }
         boot
+    }
+
+    #[test]
+    fn heap_room_keeps_the_reserves() {
+        let heap = talc::base::Counters {
+            claimed_bytes: 32 << 20,
+            available_bytes: 5 << 20,
+            ..Default::default()
+        };
+        // Processes and mappings keep 4 MiB (1/8), files 8 MiB (1/4), pipes 2 MiB (1/16).
+        assert!(room_in(&heap, 1 << 20, HEAP_RESERVE_DIVISOR));
+        assert!(!room_in(&heap, (1 << 20) + 1, HEAP_RESERVE_DIVISOR));
+        assert!(!room_in(&heap, 1, HEAP_RESERVE_DIVISOR / 2));
+        assert!(room_in(&heap, 3 << 20, 2 * HEAP_RESERVE_DIVISOR));
+        assert!(!room_in(&heap, u64::MAX, 2 * HEAP_RESERVE_DIVISOR));
+        // A heap without memory of its own (host tests) never refuses.
+        assert!(room_in(&Default::default(), u64::MAX, HEAP_RESERVE_DIVISOR));
+        assert!(heap_room(1 << 40) && heap_in_use() == 0);
     }
 
     #[test]

@@ -312,6 +312,8 @@ impl<A: Arch> ProcSource for ProcView<'_, A> {
                     mem_total: total,
                     mem_free: free,
                     mem_available: free,
+                    // The kernel heap is Cyphera's slab: kernel objects, none reclaimable.
+                    slab_unreclaimable: crate::memory::heap_in_use().div_ceil(1024),
                     ..Default::default()
                 })
                 .into_bytes()
@@ -415,6 +417,8 @@ impl<A: Arch> ProcSource for ProcView<'_, A> {
 
     fn boot_time(&self) -> Timestamp {
         let k = self.k;
-        Timestamp::from_ns(k.clock.realtime() - k.clock.monotonic())
+        // Two clock reads: the second is later, so without a real-time clock (wall clock at
+        // the epoch, as on the Raspberry Pis) the difference would go below zero.
+        Timestamp::from_ns(k.clock.realtime().saturating_sub(k.clock.monotonic()))
     }
 }

@@ -724,7 +724,8 @@ impl<A: Arch> Vm<A> {
         let Some(area) = self.area_at(at).filter(|a| a.start < at) else {
             return Ok(());
         };
-        if self.areas.len() >= MAX_MAP_COUNT {
+        if self.areas.len() >= MAX_MAP_COUNT || !crate::memory::heap_room(crate::memory::AREA_HEAP)
+        {
             return Err(Errno::ENOMEM);
         }
         let mut upper = area.clone();
@@ -771,7 +772,9 @@ impl<A: Arch> Vm<A> {
             // (an executable laid out over the stack, say).
             return Err(Errno::ENOMEM);
         }
-        if self.areas.len() >= MAX_MAP_COUNT {
+        // Areas live on the kernel heap: none beyond its reserve (crate::memory::heap_room).
+        if self.areas.len() >= MAX_MAP_COUNT || !crate::memory::heap_room(crate::memory::AREA_HEAP)
+        {
             return Err(Errno::ENOMEM);
         }
         let (start, end) = (area.start, area.end);

@@ -25,6 +25,7 @@ pub const PROGRAMS: &[&str] = &[
     "args",
     "bench",
     "bench-exit",
+    "fuzz",
 ];
 /// The userspace programs linked as static-pie (ET_DYN without PT_INTERP).
 pub const PIE_PROGRAMS: &[&str] = &["hello-pie"];

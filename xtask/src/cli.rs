@@ -43,6 +43,21 @@ commands:
          .svg and target/bench/results.json (or FILE). Wall clock under TCG by default (3
          runs); --icount makes guest time an instruction count, exactly repeatable (1 run).
          --quick is the smoke mode: fewer iterations, one run, checks the pipeline works.
+  fuzz   [--arch A|all] [--seed S] [--iterations N] [--child K [--alone]] [--verbose]
+         [--trace] [--release] [--timeout SECS]
+         Boot the syscall fuzzer as /init on the default board (default seed 1, 100000 calls)
+         and report whether the kernel survived (no panic, no hang) and how many calls ran.
+         --child K replays the run up to child K (--alone: child K only, on a fresh kernel);
+         --verbose prints every call and result as it happens, --trace prints them after the
+         child ended (without slowing it down); with --child, of child K only. Exits 0 when
+         the kernel survived, 1 when not (with the replay command). The console is kept in
+         target/fuzz/ARCH-seed-S.log.
+  soak   [--arch A|all] [--minutes M] [--quick]
+         Boot Cyphera once per architecture with the soak driver as init: the conformance and
+         exhaustion programs round after round for M minutes (default 10), each required to
+         pass, and free memory and the kernel heap required to come back to their level after
+         the first round. Prints the rounds and the range of both figures. --quick: two rounds
+         of a smaller mix (what `test` runs).
   boards List the boards: name, architecture, what it is, and the QEMU command that runs it.
   setup  Install what the other commands need and is missing: the Rust targets of the pinned
          toolchain, and QEMU (from Debian bookworm-backports when run as root on Debian).
@@ -62,6 +77,24 @@ pub enum Command {
     BusyboxTestsuite(BusyboxArgs),
     BusyboxSession(BusyboxArgs),
     Bench(BenchArgs),
+    Soak(crate::soak::SoakArgs),
+    Fuzz(FuzzArgs),
+}
+
+/// `fuzz`.
+#[derive(Debug, PartialEq)]
+pub struct FuzzArgs {
+    pub arches: Vec<Arch>,
+    pub seed: u64,
+    pub iterations: u64,
+    /// Replay up to this child.
+    pub child: Option<u64>,
+    /// With `child`: only that child.
+    pub alone: bool,
+    pub verbose: bool,
+    pub trace: bool,
+    pub release: bool,
+    pub timeout: Option<Duration>,
 }
 
 /// `bench`.
@@ -469,6 +502,82 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             Ok(Command::Bench(bench))
         }
+        "fuzz" => {
+            let mut fuzz = FuzzArgs {
+                arches: Arch::ALL.to_vec(),
+                seed: crate::fuzz::CI_SEED,
+                iterations: crate::fuzz::CI_ITERATIONS,
+                child: None,
+                alone: false,
+                verbose: false,
+                trace: false,
+                release: false,
+                timeout: None,
+            };
+            let number = |name: &str, v: &str| -> Result<u64, String> {
+                let parsed = match v.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16),
+                    None => v.parse(),
+                };
+                parsed.map_err(|_| format!("{name} wants a number, not `{v}`"))
+            };
+            while let Some((name, inline)) = opts.next_flag()? {
+                match name {
+                    "--arch" => {
+                        let v = opts.value(name, inline)?;
+                        fuzz.arches = if v == "all" {
+                            Arch::ALL.to_vec()
+                        } else {
+                            vec![parse_arch(v)?]
+                        };
+                    }
+                    "--seed" => fuzz.seed = number(name, opts.value(name, inline)?)?,
+                    "--iterations" => {
+                        fuzz.iterations = number(name, opts.value(name, inline)?)?;
+                        if fuzz.iterations == 0 {
+                            return Err("--iterations wants a positive count".into());
+                        }
+                    }
+                    "--child" => fuzz.child = Some(number(name, opts.value(name, inline)?)?),
+                    "--verbose" => {
+                        Options::no_value(name, inline)?;
+                        fuzz.verbose = true;
+                    }
+                    "--alone" => {
+                        Options::no_value(name, inline)?;
+                        fuzz.alone = true;
+                    }
+                    "--trace" => {
+                        Options::no_value(name, inline)?;
+                        fuzz.trace = true;
+                    }
+                    "--release" => {
+                        Options::no_value(name, inline)?;
+                        fuzz.release = true;
+                    }
+                    "--timeout" => {
+                        let v = opts.value(name, inline)?;
+                        let secs: f64 = v
+                            .parse()
+                            .ok()
+                            .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                            .ok_or_else(|| {
+                                format!("--timeout wants positive seconds, not `{v}`")
+                            })?;
+                        fuzz.timeout = Some(Duration::from_secs_f64(secs));
+                    }
+                    _ => return Err(format!("unknown option {name} for fuzz")),
+                }
+            }
+            if opts.pos < opts.args.len() {
+                return Err("fuzz takes no `--` arguments".into());
+            }
+            if fuzz.alone && fuzz.child.is_none() {
+                return Err("--alone needs --child K".into());
+            }
+            Ok(Command::Fuzz(fuzz))
+        }
+        "soak" => crate::soak::parse(opts.args).map(Command::Soak),
         other => Err(format!("unknown command `{other}`")),
     }
 }
@@ -640,5 +749,54 @@ mod tests {
         assert!(parse(&args("bench --arch mips")).is_err());
         assert!(parse(&args("bench --board qemu-pc")).is_err());
         assert!(parse(&args("bench -- quick")).is_err());
+    }
+
+    #[test]
+    fn fuzz_options() {
+        assert_eq!(
+            parse(&args("fuzz --arch x86_64")).unwrap(),
+            Command::Fuzz(FuzzArgs {
+                arches: vec![Arch::X86_64],
+                seed: crate::fuzz::CI_SEED,
+                iterations: crate::fuzz::CI_ITERATIONS,
+                child: None,
+                alone: false,
+                verbose: false,
+                trace: false,
+                release: false,
+                timeout: None,
+            })
+        );
+        assert_eq!(
+            parse(&args(
+                "fuzz --arch=aarch64 --seed 0x2a --iterations 5000 --child 17 --alone \
+                 --verbose --trace --release --timeout 90"
+            ))
+            .unwrap(),
+            Command::Fuzz(FuzzArgs {
+                arches: vec![Arch::Aarch64],
+                seed: 42,
+                iterations: 5000,
+                child: Some(17),
+                alone: true,
+                verbose: true,
+                trace: true,
+                release: true,
+                timeout: Some(Duration::from_secs(90)),
+            })
+        );
+        let Command::Fuzz(f) = parse(&args("fuzz")).unwrap() else {
+            panic!("not a fuzz")
+        };
+        assert_eq!(f.arches, Arch::ALL);
+        assert!(parse(&args("fuzz --seed x")).is_err());
+        assert!(parse(&args("fuzz --seed -1")).is_err());
+        assert!(parse(&args("fuzz --iterations 0")).is_err());
+        assert!(parse(&args("fuzz --child")).is_err());
+        assert!(parse(&args("fuzz --verbose=1")).is_err());
+        assert!(parse(&args("fuzz --alone")).is_err());
+        assert!(parse(&args("fuzz --timeout 0")).is_err());
+        assert!(parse(&args("fuzz --board qemu-pc")).is_err());
+        assert!(parse(&args("fuzz -- seed=1")).is_err());
     }
 }

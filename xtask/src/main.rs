@@ -12,6 +12,9 @@
 //! cargo xtask busybox-testsuite [--arch A|all] [--kernel cyphera|linux] [--subset ci|full]
 //! cargo xtask busybox-session [--arch A|all] [--kernel cyphera|linux]
 //! cargo xtask bench [--arch A|all] [--icount] [--runs N] [--json FILE] [--quick]
+//! cargo xtask soak  [--arch A|all] [--minutes M] [--quick]
+//! cargo xtask fuzz  [--arch A|all] [--seed S] [--iterations N] [--child K [--alone]]
+//!                   [--verbose] [--trace] [--release] [--timeout SECS]
 //! cargo xtask boards
 //! cargo xtask setup
 //! ```
@@ -24,6 +27,7 @@ mod cli;
 mod cpio;
 mod dtb;
 mod error;
+mod fuzz;
 mod image;
 mod limine;
 mod linux;
@@ -31,6 +35,7 @@ mod qemu;
 mod run;
 mod session;
 mod setup;
+mod soak;
 mod test;
 
 use std::process::ExitCode;
@@ -65,6 +70,8 @@ fn main() -> ExitCode {
         Command::BusyboxTestsuite(a) => busybox::testsuite_command(&a.arches, a.kernel, a.subset),
         Command::BusyboxSession(a) => busybox::session_command(&a.arches, a.kernel),
         Command::Bench(args) => bench::bench_command(&args),
+        Command::Soak(args) => soak::soak_command(&args),
+        Command::Fuzz(args) => fuzz::fuzz_command(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

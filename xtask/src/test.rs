@@ -259,6 +259,7 @@ pub fn test_command(args: &TestArgs) -> Result<u8> {
     {
         busybox_tests(&args.arches, &args.filter, &mut tally);
         bench_tests(&args.arches, &args.filter, &mut tally);
+        hardening_tests(&args.arches, &args.filter, args.quick, &mut tally);
     }
 
     for (name, why) in &tally.skipped {
@@ -311,6 +312,30 @@ fn busybox_tests(arches: &[Arch], filter: &Option<String>, tally: &mut Tally) {
 
 /// The benchmark's smoke mode (issue 5, bench.rs) on each architecture's default board, on
 /// Cyphera and on Linux: it checks that the benchmark runs and reports, never how fast.
+/// Issue 7's long-running checks on each architecture's default board: the syscall fuzzer with
+/// its fixed CI seed (fuzz.rs) and a two-round soak that checks memory returns to its baseline
+/// (soak.rs).
+fn hardening_tests(arches: &[Arch], filter: &Option<String>, quick: bool, tally: &mut Tally) {
+    for &arch in arches {
+        let name = format!("fuzz/{arch}");
+        if selected(filter, &name) {
+            let verdict = match crate::fuzz::ci_test(arch, quick) {
+                Ok(summary) => Verdict::Pass(summary),
+                Err(why) => Verdict::Fail(why),
+            };
+            tally.record(&name, verdict);
+        }
+        let name = format!("soak/{arch}/quick");
+        if selected(filter, &name) {
+            let verdict = match crate::soak::ci_test(arch) {
+                Ok(summary) => Verdict::Pass(summary),
+                Err(why) => Verdict::Fail(why),
+            };
+            tally.record(&name, verdict);
+        }
+    }
+}
+
 fn bench_tests(arches: &[Arch], filter: &Option<String>, tally: &mut Tally) {
     for &arch in arches {
         let name = format!("bench/{arch}/quick");

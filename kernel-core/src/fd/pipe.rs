@@ -276,6 +276,16 @@ impl Pipe {
                 return (result, true);
             }
             if !self.is_full() {
+                // Linux's pipe_write stops with ENOMEM when it cannot get a page; here, when
+                // the kernel heap is down to its reserve (crate::memory::heap_room_in_transit).
+                if !crate::memory::heap_room_in_transit(PAGE as u64) {
+                    let result = if moved(*done) == 0 {
+                        Err(Errno::ENOMEM)
+                    } else {
+                        Ok(Transfer::Done(moved(*done)))
+                    };
+                    return (result, false);
+                }
                 let n = source.remaining().min(PAGE);
                 let mut data = alloc::vec![0u8; n];
                 if let Err(e) = source.take(&mut data) {

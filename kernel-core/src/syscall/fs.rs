@@ -34,7 +34,7 @@ const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// Linux's UIO_MAXIOV.
 const IOV_MAX: u64 = 1024;
 /// Linux's sysctl_nr_open default: no descriptor number reaches it whatever RLIMIT_NOFILE says.
-const NR_OPEN: u64 = 1 << 20;
+pub(super) const NR_OPEN: u64 = 1 << 20;
 /// How often a wait involving the console looks at its receiver (no receive interrupt yet).
 const CONSOLE_POLL_NS: u64 = 10_000_000;
 const O_NOATIME: u32 = 0o1000000;
@@ -86,6 +86,11 @@ fn install<A: Arch>(
     let limit = fd_limit(k, tid);
     if min >= limit {
         return Err(Errno::EINVAL);
+    }
+    // Descriptors live on the kernel heap: none past its reserve (crate::memory::heap_room),
+    // ENFILE as when Linux's file table is full.
+    if !crate::memory::heap_room(crate::memory::FD_HEAP) {
+        return Err(Errno::ENFILE);
     }
     table(k, tid)
         .borrow_mut()
@@ -819,6 +824,9 @@ pub fn dup3<A: Arch>(k: &mut Kernel<A>, tid: Tid, old: u64, new: u64, flags: u64
         return Err(Errno::EBADF);
     }
     let f = file(k, tid, old as u64)?;
+    if !crate::memory::heap_room(crate::memory::FD_HEAP) {
+        return Err(Errno::ENFILE);
+    }
     let replaced = table(k, tid)
         .borrow_mut()
         .insert_at(new, f, flags & O_CLOEXEC != 0);

@@ -130,11 +130,37 @@ fn do_clone<A: Arch>(k: &mut Kernel<A>, tid: Tid, args: CloneArgs) -> SysResult 
         return Err(Errno::EINVAL);
     }
     let parent_pid = k.threads[&tid].pid;
-    if flags & CLONE_THREAD == 0 {
-        let limit = k.processes[&parent_pid].rlimits[task::RLIMIT_NPROC].0;
-        if k.processes.len() as u64 >= limit {
-            return Err(Errno::EAGAIN);
-        }
+    // RLIMIT_NPROC bounds tasks as Linux counts them for a user: every thread, and each zombie
+    // until it is reaped. Cyphera's one user is root, to whom it applies too (Linux exempts
+    // root): it is what stops a fork or thread bomb before the kernel heap runs out.
+    let limit = k.processes[&parent_pid].rlimits[task::RLIMIT_NPROC].0;
+    let zombies = k
+        .processes
+        .values()
+        .filter(|p| p.threads.is_empty())
+        .count();
+    if (k.threads.len() + zombies) as u64 >= limit {
+        return Err(Errno::EAGAIN);
+    }
+    // A new task's kernel objects, and a new process's copies of its parent's areas and
+    // descriptor table, come from the kernel heap: refused (as Linux's fork is when memory is
+    // short) near its reserve.
+    let p = &k.processes[&parent_pid];
+    let copied_areas = if flags & CLONE_VM == 0 {
+        k.vms.get(&p.vm).map_or(0, |slot| slot.vm.areas().count())
+    } else {
+        0
+    };
+    let copied_fds = if flags & CLONE_FILES == 0 {
+        p.files.borrow().fds().count()
+    } else {
+        0
+    };
+    let heap = crate::memory::TASK_HEAP
+        + copied_areas as u64 * crate::memory::AREA_HEAP
+        + copied_fds as u64 * crate::memory::FD_HEAP;
+    if !crate::memory::heap_room(heap) {
+        return Err(Errno::ENOMEM);
     }
 
     let parent_thread = &k.threads[&tid];
@@ -707,6 +733,10 @@ pub fn prlimit<A: Arch>(
         let (soft, hard) = (mem.read_u64(new)?, mem.read_u64(new + 8)?);
         if soft > hard {
             return Err(Errno::EINVAL);
+        }
+        // do_prlimit: no descriptor limit may exceed fs.nr_open.
+        if resource == task::RLIMIT_NOFILE && hard > super::fs::NR_OPEN {
+            return Err(Errno::EPERM);
         }
         Some((soft, hard))
     } else {

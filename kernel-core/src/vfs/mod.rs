@@ -117,6 +117,7 @@ impl FileData {
             .ok_or(Errno::EFBIG)?;
         let v = self.owned();
         if end as usize > v.len() {
+            grow_room(v, end as usize)?;
             v.try_reserve(end as usize - v.len())
                 .map_err(|_| Errno::ENOSPC)?;
             v.resize(end as usize, 0);
@@ -131,12 +132,29 @@ impl FileData {
         }
         let v = self.owned();
         if len as usize > v.len() {
+            grow_room(v, len as usize)?;
             v.try_reserve(len as usize - v.len())
                 .map_err(|_| Errno::ENOSPC)?;
         }
         v.resize(len as usize, 0);
         v.shrink_to((len as usize).max(64));
         Ok(())
+    }
+}
+
+/// File data lives on the kernel heap: a file may grow to `len` bytes only if what the vector
+/// then allocates (at least double its capacity, as `try_reserve` grows it) leaves the room
+/// crate::memory::heap_room_for_files keeps; otherwise the file system is full, ENOSPC, as a
+/// full tmpfs is on Linux.
+fn grow_room(v: &Vec<u8>, len: usize) -> Result<(), Errno> {
+    if len <= v.capacity() {
+        return Ok(());
+    }
+    let new_capacity = len.max(v.capacity().saturating_mul(2));
+    if crate::memory::heap_room_for_files(new_capacity as u64) {
+        Ok(())
+    } else {
+        Err(Errno::ENOSPC)
     }
 }
 
