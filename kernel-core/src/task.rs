@@ -792,6 +792,9 @@ impl<A: Arch> Kernel<A> {
         for child in children {
             if let Some(c) = self.processes.get_mut(&child) {
                 c.parent = 1;
+                // As Linux's reparent_leader: init hears of its adopted children by SIGCHLD,
+                // whatever exit signal the old parent chose (any other could kill init).
+                c.exit_signal = signal::SIGCHLD;
                 let zombie = matches!(c.state, ProcessState::Zombie(_));
                 if let Some(init) = self.processes.get_mut(&1) {
                     init.children.push(child);

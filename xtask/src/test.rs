@@ -310,8 +310,6 @@ fn busybox_tests(arches: &[Arch], filter: &Option<String>, tally: &mut Tally) {
     }
 }
 
-/// The benchmark's smoke mode (issue 5, bench.rs) on each architecture's default board, on
-/// Cyphera and on Linux: it checks that the benchmark runs and reports, never how fast.
 /// Issue 7's long-running checks on each architecture's default board: the syscall fuzzer with
 /// its fixed CI seed (fuzz.rs) and a two-round soak that checks memory returns to its baseline
 /// (soak.rs).
@@ -336,6 +334,8 @@ fn hardening_tests(arches: &[Arch], filter: &Option<String>, quick: bool, tally:
     }
 }
 
+/// The benchmark's smoke mode (issue 5, bench.rs) on each architecture's default board, on
+/// Cyphera and on Linux: it checks that the benchmark runs and reports, never how fast.
 fn bench_tests(arches: &[Arch], filter: &Option<String>, tally: &mut Tally) {
     for &arch in arches {
         let name = format!("bench/{arch}/quick");

@@ -211,10 +211,13 @@ fn do_clone<A: Arch>(k: &mut Kernel<A>, tid: Tid, args: CloneArgs) -> SysResult 
             p.environ.clone(),
             p.arg_areas,
         );
-        let new_parent = if flags & CLONE_PARENT != 0 {
-            p.parent
+        // CLONE_PARENT makes a sibling, which signals the shared parent with the caller's own
+        // exit signal, not the one in the flags (Linux's copy_process): otherwise a child of
+        // init could have init sent any signal.
+        let (new_parent, exit_signal) = if flags & CLONE_PARENT != 0 {
+            (p.parent, p.exit_signal)
         } else {
-            parent_pid
+            (parent_pid, exit_signal)
         };
         let child = k.spawn(new_parent, name, vm, context);
         let c = k.processes.get_mut(&child).expect("child");

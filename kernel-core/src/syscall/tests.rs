@@ -398,3 +398,46 @@ fn files_are_created_written_listed_renamed_and_removed() {
     assert_eq!(f.call(CLOSE, [3, 0, 0, 0, 0, 0]), 0);
     assert_eq!(f.call(CLOSE, [4, 0, 0, 0, 0, 0]), 0);
 }
+
+/// Found by the syscall fuzzer: a process cloned with exit signal SIGFPE, orphaned, then
+/// exiting, killed init. Reparenting resets the exit signal to SIGCHLD, as on Linux.
+#[test]
+fn orphans_adopted_by_init_signal_it_with_sigchld() {
+    let mut f = Fixture::new();
+    let a = f.call(nr::FORK, [0; 6]) as Tid;
+    let t = f.k.threads.get_mut(&a).unwrap();
+    t.context.number = nr::CLONE;
+    t.context.args = [crate::signal::SIGFPE as u64, 0, 0, 0, 0, 0];
+    super::handle(&mut f.k, a);
+    let g = f.k.threads[&a].context.ret as Tid;
+    assert_eq!(f.k.processes[&g].exit_signal, crate::signal::SIGFPE);
+    f.k.exit_group(a, crate::task::ExitStatus::Exited(0));
+    assert_eq!(f.k.processes[&g].parent, INIT);
+    assert_eq!(f.k.processes[&g].exit_signal, crate::signal::SIGCHLD);
+    f.k.exit_group(g, crate::task::ExitStatus::Exited(0));
+    assert!(f.k.init_end.is_none(), "init still runs");
+}
+
+/// Found by the syscall fuzzer: CLONE_PARENT with exit signal SIGBUS from a child of init made a
+/// sibling whose exit killed init. The sibling takes the caller's exit signal, as on Linux.
+#[test]
+fn clone_parent_siblings_signal_with_the_callers_exit_signal() {
+    let mut f = Fixture::new();
+    let a = f.call(nr::FORK, [0; 6]) as Tid;
+    let t = f.k.threads.get_mut(&a).unwrap();
+    t.context.number = nr::CLONE;
+    t.context.args = [
+        crate::syscall::process::CLONE_PARENT | crate::signal::SIGBUS as u64,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    super::handle(&mut f.k, a);
+    let s = f.k.threads[&a].context.ret as Tid;
+    assert_eq!(f.k.processes[&s].parent, INIT);
+    assert_eq!(f.k.processes[&s].exit_signal, crate::signal::SIGCHLD);
+    f.k.exit_group(s, crate::task::ExitStatus::Exited(0));
+    f.k.exit_group(a, crate::task::ExitStatus::Exited(0));
+}

@@ -5,8 +5,9 @@
 //! or, for one call in ten and for calls without a shape, the generic mix of small integers,
 //! boundary values, descriptors, pointers, flags and noise.
 //!
-//! Everything drawn here comes from the child's [`Rng`] and the child's fixed state (its pool
-//! and pid), never from call results, so a child's calls are a function of (seed, child index).
+//! Everything drawn here comes from the child's [`Rng`] and the child's fixed state (its pool,
+//! its pid, and the numbers earlier children found unimplemented: [`Learned`]), never from its
+//! own calls' results, so a child's calls are a function of the seed and the children before it.
 
 use rt::sys::PAGE;
 

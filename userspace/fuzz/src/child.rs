@@ -1,7 +1,8 @@
 //! One fuzzing child: makes itself harmless to the harness, opens a pool of descriptors of every
-//! kind, builds the arena, then issues up to its budget of random calls, recording each in the
-//! shared page before issuing it. With `verbose` it prints every call before and its result
-//! after, on a copy of the console it keeps on a high descriptor.
+//! kind, builds the arena, then issues up to its budget of random calls, recording each (and its
+//! result) in the shared memory. Half of its plain forks go on fuzzing for a while, so that two
+//! processes work on the same open files. With `verbose` it prints every call before and its
+//! result after, on a copy of the console it keeps on a high descriptor.
 
 use core::fmt::Write as _;
 use core::sync::atomic::Ordering::Relaxed;

@@ -12,22 +12,13 @@
 use crate::calls::{self, Call};
 use crate::rng::Rng;
 use crate::table::{
-    self, NR_CLONE, NR_EXECVE, NR_EXECVEAT, NR_KILL, NR_PIDFD_OPEN, NR_PRLIMIT64,
-    NR_PROCESS_VM_WRITEV, NR_PTRACE, NR_REBOOT, NR_RT_SIGQUEUEINFO, NR_RT_TGSIGQUEUEINFO,
-    NR_TGKILL, NR_TKILL,
+    self, NR_EXECVE, NR_EXECVEAT, NR_KILL, NR_PIDFD_OPEN, NR_PRLIMIT64, NR_PROCESS_VM_WRITEV,
+    NR_PTRACE, NR_REBOOT, NR_RT_SIGQUEUEINFO, NR_RT_TGSIGQUEUEINFO, NR_TGKILL, NR_TKILL,
 };
 
 /// Calls denied for now because they panic or hang the kernel and the fix is pending; each
 /// entry names the finding. Empty when the kernel survives everything else.
 pub const TEMPORARY_DENY: &[usize] = &[];
-
-/// TEMPORARY, until the kernel resets the exit signal of orphans it hands to init: clone's exit
-/// signal (the CSIGNAL byte of its flags) is forced to SIGCHLD. Finding: a process created with
-/// `clone(SIGFPE)` whose parent dies first is reparented to init and, when it exits, sends init
-/// SIGFPE, which kills it (seed 1, child 103 on x86_64). Linux resets the exit signal to
-/// SIGCHLD when it reparents (kernel/exit.c reparent_leader: "We don't want people slaying
-/// init"). Remove this (set it false) once Cyphera does the same.
-pub const TEMPORARY_CLONE_EXIT_SIGCHLD: bool = true;
 
 /// Replaces the path of exec calls with one of [`calls::EXEC_PATHS`]. Running anything else could
 /// run /init again: a second fuzzer, or (through /proc/self/exe or a symlink the fuzzer made) a
@@ -41,15 +32,8 @@ pub fn sanitize(call: &mut Call, rng: &mut Rng) {
         call.args[0] = calls::exec_path(rng);
     } else if b == NR_EXECVEAT {
         call.args[1] = calls::exec_path(rng);
-    } else if b == NR_CLONE && TEMPORARY_CLONE_EXIT_SIGCHLD {
-        let signal = call.args[0] & 0xff;
-        if signal != 0 && signal != SIGCHLD {
-            call.args[0] = (call.args[0] & !0xff) | SIGCHLD;
-        }
     }
 }
-
-const SIGCHLD: usize = 17;
 
 /// The pid an argument names as the kernel reads a `pid_t`: the low 32 bits, signed.
 fn pid_arg(v: usize) -> i32 {

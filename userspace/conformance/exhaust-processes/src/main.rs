@@ -87,8 +87,10 @@ const SETUID: usize = 105;
 const SETUID: usize = 146;
 const RLIMIT_NPROC: usize = 6;
 
-/// An unprivileged uid no other process on the reference host runs as.
-const UID: usize = 61_234;
+/// The unprivileged uids the coordinator becomes start here: this plus its pid, so that no other
+/// process on the reference host runs as it — not even another run of this program (two Linux
+/// references at once, or two test runs on one host), whose processes Linux would count too.
+const UID_BASE: usize = 100_000;
 /// The process limit the bombs run under.
 const LIMIT: u64 = 24;
 /// Each bomb process forks at most this many children, and the bomb is at most this deep:
@@ -506,7 +508,7 @@ fn wide_bomb(limit: u64, areas: usize, at_least: u64) {
 fn coordinator(bombs: bool, wide: bool) -> i32 {
     // SAFETY: setuid takes no pointers. Failing (Cyphera has no other users) changes nothing
     // this test relies on: Cyphera applies RLIMIT_NPROC to root.
-    unsafe { syscall1(SETUID, UID) };
+    unsafe { syscall1(SETUID, UID_BASE + sys::getpid() as usize) };
     println!("RLIMIT_NPROC 0:");
     check::ret("  setrlimit", set_nproc(0), 0);
     check::err("  fork", sys::fork(), EAGAIN);
