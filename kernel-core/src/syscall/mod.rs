@@ -67,12 +67,17 @@ pub fn handle<A: Arch>(k: &mut Kernel<A>, tid: Tid) {
 /// Runs system call `number` with `args` for `tid`; returns the value the call returns now, if
 /// it does (the caller puts it into the thread's context), or `None` when the call parked the
 /// thread, replaced its context (execve, sigreturn) or ended it.
+/// At most this many distinct unimplemented or unknown numbers are logged, and remembered: a
+/// program cycling through random numbers must neither grow the kernel's memory nor flood the
+/// console.
+pub const MAX_REPORTED: usize = 64;
+
 pub fn call<A: Arch>(k: &mut Kernel<A>, tid: Tid, number: u64, args: [u64; 6]) -> Option<u64> {
     let sysno = A::sysno(number);
     let outcome = match sysno.and_then(|s| dispatch(k, tid, s, args)) {
         Some(outcome) => outcome,
         None => {
-            if k.reported.insert(number) {
+            if k.reported.len() < MAX_REPORTED && k.reported.insert(number) {
                 let p = k.process_of(tid);
                 match sysno {
                     Some(s) => log::warn!(
@@ -86,6 +91,11 @@ pub fn call<A: Arch>(k: &mut Kernel<A>, tid: Tid, number: u64, args: [u64; 6]) -
                         p.pid,
                         p.name
                     ),
+                }
+                if k.reported.len() == MAX_REPORTED {
+                    log::warn!(
+                        "{MAX_REPORTED} unsupported syscall numbers logged; no more will be"
+                    );
                 }
             }
             Outcome::Return(Errno::ENOSYS.as_return())

@@ -441,3 +441,15 @@ fn clone_parent_siblings_signal_with_the_callers_exit_signal() {
     f.k.exit_group(s, crate::task::ExitStatus::Exited(0));
     f.k.exit_group(a, crate::task::ExitStatus::Exited(0));
 }
+
+/// Found by reading the fuzzer's target: every distinct unknown number used to be remembered
+/// (and logged), so random numbers grew the kernel's memory without bound.
+#[test]
+fn unknown_syscall_numbers_are_remembered_only_up_to_a_bound() {
+    let mut f = Fixture::new();
+    let enosys = Errno::ENOSYS.as_return();
+    for n in 0..200u64 {
+        assert_eq!(f.call(100_000 + n, [0; 6]), enosys);
+    }
+    assert_eq!(f.k.reported.len(), super::MAX_REPORTED);
+}
