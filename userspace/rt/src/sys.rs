@@ -500,6 +500,46 @@ pub fn pipe2(flags: usize) -> Result<[i32; 2], isize> {
     if r < 0 { Err(r) } else { Ok(fds) }
 }
 
+/// Mounts /proc if it is not there, as an init does (the program may be init, booted from an
+/// initramfs that has no /proc). Used by the programs that read /proc/meminfo.
+pub fn mount_proc() {
+    // SAFETY: NUL-terminated strings; faccessat-like probe through a read-only open.
+    let fd = unsafe {
+        syscall4(
+            nr::OPENAT,
+            (-100isize) as usize,
+            c"/proc/meminfo".as_ptr() as usize,
+            0,
+            0,
+        )
+    };
+    if fd >= 0 {
+        close(fd as i32);
+        return;
+    }
+    // SAFETY: NUL-terminated strings; an existing /proc (EEXIST) is fine, a failed mount shows
+    // as the missing file later.
+    unsafe {
+        syscall3(
+            nr::MKDIRAT,
+            (-100isize) as usize,
+            c"/proc".as_ptr() as usize,
+            0o555,
+        );
+        syscall6(
+            nr::MOUNT,
+            [
+                c"proc".as_ptr() as usize,
+                c"/proc".as_ptr() as usize,
+                c"proc".as_ptr() as usize,
+                0,
+                0,
+                0,
+            ],
+        );
+    }
+}
+
 pub fn close(fd: i32) -> isize {
     // SAFETY: no pointers.
     unsafe { syscall1(nr::CLOSE, fd as usize) }

@@ -10,6 +10,8 @@ pub mod nr {
     pub const READ: usize = 0;
     pub const WRITE: usize = 1;
     pub const OPENAT: usize = 257;
+    pub const MKDIRAT: usize = 258;
+    pub const MOUNT: usize = 165;
     pub const CLOSE: usize = 3;
     pub const PPOLL: usize = 271;
     pub const PIPE2: usize = 293;
@@ -83,6 +85,8 @@ pub mod nr {
     pub const READ: usize = 63;
     pub const WRITE: usize = 64;
     pub const OPENAT: usize = 56;
+    pub const MKDIRAT: usize = 34;
+    pub const MOUNT: usize = 40;
     pub const CLOSE: usize = 57;
     pub const PPOLL: usize = 73;
     pub const PIPE2: usize = 59;

@@ -24,55 +24,6 @@ use rt::syscall::{nr, syscall3, syscall4};
 
 rt::main!(main);
 
-#[cfg(target_arch = "x86_64")]
-const MKDIRAT: usize = 258;
-#[cfg(target_arch = "aarch64")]
-const MKDIRAT: usize = 34;
-#[cfg(target_arch = "x86_64")]
-const MOUNT: usize = 165;
-#[cfg(target_arch = "aarch64")]
-const MOUNT: usize = 40;
-
-/// Mounts /proc if it is not there, as an init does (the program may be init, booted from an
-/// initramfs that has no /proc).
-fn mount_proc() {
-    // SAFETY: NUL-terminated strings; faccessat-like probe through a read-only open.
-    let fd = unsafe {
-        rt::syscall::syscall4(
-            nr::OPENAT,
-            (-100isize) as usize,
-            c"/proc/meminfo".as_ptr() as usize,
-            0,
-            0,
-        )
-    };
-    if fd >= 0 {
-        sys::close(fd as i32);
-        return;
-    }
-    // SAFETY: NUL-terminated strings; an existing /proc (EEXIST) is fine, a failed mount shows
-    // as the missing file later.
-    unsafe {
-        rt::syscall::syscall3(
-            MKDIRAT,
-            (-100isize) as usize,
-            c"/proc".as_ptr() as usize,
-            0o555,
-        );
-        rt::syscall::syscall6(
-            MOUNT,
-            [
-                c"proc".as_ptr() as usize,
-                c"/proc".as_ptr() as usize,
-                c"proc".as_ptr() as usize,
-                0,
-                0,
-                0,
-            ],
-        );
-    }
-}
-
 /// How far MemFree may end a round below the baseline. Every user page and page table is a
 /// frame and comes back when its process is reaped, and this process (the only one between
 /// rounds) has touched all it ever touches by the end of the warm-up. Measured: MemFree ends
@@ -345,7 +296,7 @@ fn main(env: &rt::Env) -> i32 {
         return 1;
     }
     let (programs, count) = parse_list(&list[..len as usize]);
-    mount_proc();
+    sys::mount_proc();
     println!("cyphera-soak: begin programs={count} seconds={seconds}");
     let mut baseline = None;
     let mut round = 0u64;

@@ -11,55 +11,6 @@ use rt::signal::SIGKILL;
 use rt::sys::{self, MAP_ANONYMOUS, MAP_SHARED, PAGE, PROT_READ, PROT_WRITE};
 use rt::syscall::{nr, syscall4};
 
-#[cfg(target_arch = "x86_64")]
-pub const MKDIRAT: usize = 258;
-#[cfg(target_arch = "aarch64")]
-pub const MKDIRAT: usize = 34;
-#[cfg(target_arch = "x86_64")]
-pub const MOUNT: usize = 165;
-#[cfg(target_arch = "aarch64")]
-pub const MOUNT: usize = 40;
-
-/// Mounts /proc if it is not there, as an init does (the program may be init, booted from an
-/// initramfs that has no /proc).
-pub fn mount_proc() {
-    // SAFETY: NUL-terminated strings; faccessat-like probe through a read-only open.
-    let fd = unsafe {
-        rt::syscall::syscall4(
-            nr::OPENAT,
-            (-100isize) as usize,
-            c"/proc/meminfo".as_ptr() as usize,
-            0,
-            0,
-        )
-    };
-    if fd >= 0 {
-        sys::close(fd as i32);
-        return;
-    }
-    // SAFETY: NUL-terminated strings; an existing /proc (EEXIST) is fine, a failed mount shows
-    // as the missing file later.
-    unsafe {
-        rt::syscall::syscall3(
-            MKDIRAT,
-            (-100isize) as usize,
-            c"/proc".as_ptr() as usize,
-            0o555,
-        );
-        rt::syscall::syscall6(
-            MOUNT,
-            [
-                c"proc".as_ptr() as usize,
-                c"/proc".as_ptr() as usize,
-                c"proc".as_ptr() as usize,
-                0,
-                0,
-                0,
-            ],
-        );
-    }
-}
-
 pub const RW: usize = PROT_READ | PROT_WRITE;
 
 pub const MAP_POPULATE: usize = 0x8000;

@@ -110,7 +110,7 @@ fn many_maps() -> i32 {
 }
 
 fn main(_env: &rt::Env) -> i32 {
-    mount_proc();
+    rt::sys::mount_proc();
     let m = meminfo();
     check::yes(
         "MemTotal and MemFree read",

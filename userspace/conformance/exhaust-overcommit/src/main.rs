@@ -117,7 +117,7 @@ fn brk_to_a_wall() -> i32 {
 }
 
 fn main(_env: &rt::Env) -> i32 {
-    mount_proc();
+    rt::sys::mount_proc();
     let m = meminfo();
     check::yes(
         "MemTotal and MemFree read",

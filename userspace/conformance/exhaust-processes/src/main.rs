@@ -33,55 +33,6 @@ use rt::syscall::{nr, syscall1};
 rt::main!(main);
 
 #[cfg(target_arch = "x86_64")]
-const MKDIRAT: usize = 258;
-#[cfg(target_arch = "aarch64")]
-const MKDIRAT: usize = 34;
-#[cfg(target_arch = "x86_64")]
-const MOUNT: usize = 165;
-#[cfg(target_arch = "aarch64")]
-const MOUNT: usize = 40;
-
-/// Mounts /proc if it is not there, as an init does (the program may be init, booted from an
-/// initramfs that has no /proc).
-fn mount_proc() {
-    // SAFETY: NUL-terminated strings; faccessat-like probe through a read-only open.
-    let fd = unsafe {
-        rt::syscall::syscall4(
-            nr::OPENAT,
-            (-100isize) as usize,
-            c"/proc/meminfo".as_ptr() as usize,
-            0,
-            0,
-        )
-    };
-    if fd >= 0 {
-        sys::close(fd as i32);
-        return;
-    }
-    // SAFETY: NUL-terminated strings; an existing /proc (EEXIST) is fine, a failed mount shows
-    // as the missing file later.
-    unsafe {
-        rt::syscall::syscall3(
-            MKDIRAT,
-            (-100isize) as usize,
-            c"/proc".as_ptr() as usize,
-            0o555,
-        );
-        rt::syscall::syscall6(
-            MOUNT,
-            [
-                c"proc".as_ptr() as usize,
-                c"/proc".as_ptr() as usize,
-                c"proc".as_ptr() as usize,
-                0,
-                0,
-                0,
-            ],
-        );
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
 const SETUID: usize = 105;
 #[cfg(target_arch = "aarch64")]
 const SETUID: usize = 146;
@@ -529,7 +480,7 @@ fn coordinator(bombs: bool, wide: bool) -> i32 {
 }
 
 fn main(env: &rt::Env) -> i32 {
-    mount_proc();
+    sys::mount_proc();
     // The AArch64 Linux reference is QEMU's user mode, whose forked processes each start a
     // thread of QEMU's own (call_rcu): at the process limit that thread cannot be created and
     // QEMU aborts. So the bombs run on x86_64, whose reference is Linux itself, and on AArch64
