@@ -286,6 +286,10 @@ pub fn force_signal<A: Arch>(k: &mut Kernel<A>, tid: Tid, info: SigInfo) {
     if blocked || action.handler == signal::SIG_IGN {
         *action = signal::SigAction::default();
     }
+    if action.handler == signal::SIG_DFL {
+        // As force_sig_info_to_task: a fault init does not handle kills even init.
+        p.unkillable = false;
+    }
     k.send_to_thread(tid, info);
 }
 
@@ -316,6 +320,11 @@ pub fn deliver_signals<A: Arch>(k: &mut Kernel<A>, tid: Tid) {
             continue;
         }
         if action.handler == signal::SIG_DFL || sig == signal::SIGKILL || sig == signal::SIGSTOP {
+            if p.unkillable && sig != signal::SIGKILL && sig != signal::SIGSTOP {
+                // Init gets no signal it does not want: one queued while blocked, whose
+                // handler is still the default when it is unblocked, is dropped here.
+                continue;
+            }
             match signal::default_action(sig) {
                 DefaultAction::Ignore | DefaultAction::Continue => continue,
                 DefaultAction::Stop => {

@@ -18,6 +18,9 @@ use hal::signal::AltStack;
 use hal::user::UserContext;
 
 pub type Pid = u32;
+
+/// Init's pid: the first process, which adopts orphans and whose end ends the system.
+pub const INIT_PID: Pid = 1;
 pub type Tid = u32;
 pub type VmId = u32;
 
@@ -197,6 +200,10 @@ pub struct Process {
     pub arg_areas: crate::process::ArgAreas,
     /// When the process was created (monotonic ns), for /proc/<pid>/stat.
     pub start_ns: u64,
+    /// Linux's SIGNAL_UNKILLABLE, which init has: SIGKILL and SIGSTOP never reach it, and a
+    /// signal it has left at its default action is dropped, so that no process can end or
+    /// stop the system by signalling init. A fault it does not handle clears it (and kills).
+    pub unkillable: bool,
 }
 
 /// One address space and how many processes use it (CLONE_VM without CLONE_THREAD shares it).
@@ -344,6 +351,7 @@ impl<A: Arch> Kernel<A> {
             .get(&parent)
             .map_or((pid, pid), |p| (p.pgid, p.sid));
         let process = Process {
+            unkillable: pid == INIT_PID,
             pid,
             parent,
             pgid,
@@ -500,7 +508,7 @@ impl<A: Arch> Kernel<A> {
         let Some(p) = self.processes.get_mut(&pid) else {
             return;
         };
-        if matches!(p.state, ProcessState::Zombie(_)) {
+        if matches!(p.state, ProcessState::Zombie(_)) || self.dropped_by_init(pid, sig) {
             return;
         }
         if sig == signal::SIGCONT || sig == signal::SIGKILL {
@@ -535,6 +543,9 @@ impl<A: Arch> Kernel<A> {
         let Some(pid) = self.threads.get(&tid).map(|t| t.pid) else {
             return;
         };
+        if self.dropped_by_init(pid, sig) {
+            return;
+        }
         if sig == signal::SIGCONT || sig == signal::SIGKILL {
             self.continue_process(pid, sig == signal::SIGCONT);
         }
@@ -544,6 +555,25 @@ impl<A: Arch> Kernel<A> {
         let t = self.threads.get_mut(&tid).expect("thread");
         t.pending.add(info);
         self.interrupt(tid, sig);
+    }
+
+    /// True if `sig` is one an unkillable process (init) never receives: SIGKILL and SIGSTOP,
+    /// and any signal at its default action that no thread blocks (a blocked one is queued, as
+    /// the handler may be set before it is unblocked; delivery drops it if it is not). This is
+    /// Linux's sig_task_ignored for SIGNAL_UNKILLABLE.
+    fn dropped_by_init(&self, pid: Pid, sig: u32) -> bool {
+        let p = &self.processes[&pid];
+        if !p.unkillable {
+            return false;
+        }
+        if sig == signal::SIGKILL || sig == signal::SIGSTOP {
+            return true;
+        }
+        let blocked = p
+            .threads
+            .iter()
+            .any(|t| self.threads.get(t).is_some_and(|t| t.blocked.contains(sig)));
+        !blocked && p.actions[(sig - 1) as usize].handler == signal::SIG_DFL
     }
 
     /// True if `sig` would be discarded on arrival: SIG_IGN, or SIG_DFL with the Ignore action —
@@ -781,7 +811,7 @@ impl<A: Arch> Kernel<A> {
         if let Some(waiter) = vfork_parent {
             self.wake_vfork_parent(waiter, pid);
         }
-        if pid == 1 {
+        if pid == INIT_PID {
             self.init_end = Some(match status {
                 ExitStatus::Exited(code) => InitEnd::Exited(code),
                 ExitStatus::Killed { signal, .. } => InitEnd::Killed(signal),
@@ -791,16 +821,16 @@ impl<A: Arch> Kernel<A> {
         // Orphans go to init, which reaps them.
         for child in children {
             if let Some(c) = self.processes.get_mut(&child) {
-                c.parent = 1;
+                c.parent = INIT_PID;
                 // As Linux's reparent_leader: init hears of its adopted children by SIGCHLD,
                 // whatever exit signal the old parent chose (any other could kill init).
                 c.exit_signal = signal::SIGCHLD;
                 let zombie = matches!(c.state, ProcessState::Zombie(_));
-                if let Some(init) = self.processes.get_mut(&1) {
+                if let Some(init) = self.processes.get_mut(&INIT_PID) {
                     init.children.push(child);
                 }
                 if zombie {
-                    self.wake_child_waiters(1);
+                    self.wake_child_waiters(INIT_PID);
                 }
             }
         }
@@ -832,6 +862,7 @@ impl<A: Arch> Kernel<A> {
         let Some(p) = self.processes.remove(&pid) else {
             return;
         };
+        self.vfs.detach_proc_mounts(pid);
         if let Some(parent) = self.processes.get_mut(&p.parent) {
             parent.children.retain(|&c| c != pid);
             parent.children_user_ns += p.user_ns + p.children_user_ns;

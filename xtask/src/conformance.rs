@@ -906,6 +906,24 @@ pub(super) fn qemu_cases(
                 ..last
             });
         }
+        // Init gets only the signals it handles. Only init meets that protection and the Linux
+        // references do not run as init, so Cyphera only (checked by hand against Linux booted
+        // in QEMU with `cargo xtask run --kernel linux`).
+        if p.name == "signal-process" {
+            let last = cases.last().expect("just pushed").clone();
+            cases.push(Case {
+                name: format!("{}/as-init", last.name),
+                init_args: vec!["as-init".into()],
+                linux: None,
+                console_has: [
+                    "init gets only the signals it handles:",
+                    "signal-process: ok",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ..last
+            });
+        }
     }
     cases
 }

@@ -6,7 +6,7 @@
 use crate::memory::BitmapFrameAllocator;
 use crate::sched::run_until;
 use crate::signal::{self, SigAction};
-use crate::task::{InitEnd, Kernel, Pid, ThreadState, Tid, Wait};
+use crate::task::{Kernel, Pid, ThreadState, Tid, Wait};
 use crate::testing::{MOCK_TIMER, MockArch, MockContext, MockSpace, Step, nr};
 use crate::time::Clock;
 use crate::vm::Vm;
@@ -314,9 +314,11 @@ fn close_on_exec_ends_close_and_readers_see_eof() {
 #[test]
 fn writing_to_a_pipe_without_readers_is_sigpipe_or_epipe() {
     let (mut k, _) = kernel();
-    let init = process(
+    let status = DATA + 0x800;
+    let init = process(&mut k, 0, [sys(nr::WAIT4, &[u64::MAX, status, 0, 0])]);
+    let writer = process(
         &mut k,
-        0,
+        init,
         [
             sys(n::PIPE2, &[DATA, 0]),
             sys(n::CLOSE, &[3]),
@@ -325,10 +327,23 @@ fn writing_to_a_pipe_without_readers_is_sigpipe_or_epipe() {
         ],
     );
     // Default action: the writer dies of SIGPIPE.
-    assert_eq!(
-        run_until(&mut k, |_| false),
-        Some(InitEnd::Killed(signal::SIGPIPE))
+    assert_eq!(run_until(&mut k, |k| done(k, init, 1)), None);
+    assert_eq!(returns(&k, init), [writer as u64]);
+    let killed_by_sigpipe = (signal::SIGPIPE as u8).to_le_bytes();
+    assert_eq!(peek(&mut k, init, status, 1), killed_by_sigpipe);
+    // Init itself gets no signal it does not handle (Linux's SIGNAL_UNKILLABLE): EPIPE.
+    let (mut k, _) = kernel();
+    let lone_init = process(
+        &mut k,
+        0,
+        [
+            sys(n::PIPE2, &[DATA, 0]),
+            sys(n::CLOSE, &[3]),
+            sys(n::WRITE, &[4, DATA, 1]),
+        ],
     );
+    assert_eq!(run_until(&mut k, |k| done(k, lone_init, 3)), None);
+    assert_eq!(returns(&k, lone_init), [0, 0, EPIPE]);
     // Ignored: the write fails with EPIPE.
     let (mut k, _) = kernel();
     let init2 = process(

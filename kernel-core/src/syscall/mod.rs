@@ -64,15 +64,18 @@ pub fn handle<A: Arch>(k: &mut Kernel<A>, tid: Tid) {
     }
 }
 
-/// Runs system call `number` with `args` for `tid`; returns the value the call returns now, if
-/// it does (the caller puts it into the thread's context), or `None` when the call parked the
-/// thread, replaced its context (execve, sigreturn) or ended it.
 /// At most this many distinct unimplemented or unknown numbers are logged, and remembered: a
 /// program cycling through random numbers must neither grow the kernel's memory nor flood the
 /// console.
 pub const MAX_REPORTED: usize = 64;
 
+/// Runs system call `number` with `args` for `tid`; returns the value the call returns now, if
+/// it does (the caller puts it into the thread's context), or `None` when the call parked the
+/// thread, replaced its context (execve, sigreturn) or ended it.
 pub fn call<A: Arch>(k: &mut Kernel<A>, tid: Tid, number: u64, args: [u64; 6]) -> Option<u64> {
+    // Linux reads the number as an int on both arches (x86_64's do_syscall_64, arm64's
+    // el0_svc_common): the upper half of the register is not part of it.
+    let number = number as u32 as u64;
     let sysno = A::sysno(number);
     let outcome = match sysno.and_then(|s| dispatch(k, tid, s, args)) {
         Some(outcome) => outcome,

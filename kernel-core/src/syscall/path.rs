@@ -623,6 +623,30 @@ pub fn renameat2<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> SysResult
         return Err(Errno::ENOTDIR);
     }
     check_writable_fs(&old.dir)?;
+    // Linux's vfs_rename: neither end may be a mount point (what is mounted stays where it
+    // is, so renaming the directory under it would leave the mount behind).
+    let at_old = Location {
+        mount: old.dir.mount.clone(),
+        node: moving.clone(),
+        parent: None,
+    };
+    let replaced = with_resolver(k, tid, |r, _| r.lookup(&new.dir, &new.name));
+    let busy = |node: &vfs::NodeRef| {
+        let at = Location {
+            mount: new.dir.mount.clone(),
+            node: node.clone(),
+            parent: None,
+        };
+        k.vfs.mounted_on(&at).is_some()
+    };
+    // Renaming an inode onto itself does nothing (vfs::rename's business), mounted or not.
+    let onto_itself = replaced
+        .as_ref()
+        .is_some_and(|r| vfs::same_inode(r, &moving));
+    if !onto_itself && (k.vfs.mounted_on(&at_old).is_some() || replaced.as_ref().is_some_and(busy))
+    {
+        return Err(Errno::EBUSY);
+    }
     vfs::rename(
         &old.dir.node,
         &old.name,
@@ -1120,7 +1144,8 @@ pub fn mount<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> SysResult {
             return Err(Errno::ENOTDIR);
         }
         let src = alloc::string::String::from_utf8_lossy(&read_path(k, tid, source)?).into_owned();
-        k.vfs.mount(&at, from.node.clone(), from.mount.fstype, &src);
+        k.vfs
+            .mount(&at, from.node.clone(), from.mount.fstype, &src)?;
         return Ok(0);
     }
     let fstype = read_path(k, tid, fstype)?;
@@ -1143,7 +1168,7 @@ pub fn mount<A: Arch>(k: &mut Kernel<A>, tid: Tid, a: [u64; 6]) -> SysResult {
         root.meta.borrow_mut().mode = S_IFDIR | 0o1777;
     }
     let _ = flags & MS_RDONLY;
-    k.vfs.mount(&at, root, name, &source);
+    k.vfs.mount(&at, root, name, &source)?;
     Ok(0)
 }
 
@@ -1161,6 +1186,6 @@ pub fn umount2<A: Arch>(k: &mut Kernel<A>, tid: Tid, target_ptr: u64, flags: u64
         target_ptr,
         flags & UMOUNT_NOFOLLOW == 0,
     )?;
-    k.vfs.unmount(&at)?;
+    k.vfs.unmount(&at, flags & MNT_DETACH != 0)?;
     Ok(0)
 }

@@ -61,7 +61,11 @@ pub fn exit_group<A: Arch>(k: &mut Kernel<A>, tid: Tid, code: u64) -> Outcome {
 /// The parent's pid: init's parent is the kernel (0), as on Linux.
 pub fn parent<A: Arch>(k: &Kernel<A>, tid: Tid) -> u64 {
     let p = k.process_of(tid);
-    if p.pid == 1 { 0 } else { p.parent as u64 }
+    if p.pid == crate::task::INIT_PID {
+        0
+    } else {
+        p.parent as u64
+    }
 }
 
 pub fn set_tid_address<A: Arch>(k: &mut Kernel<A>, tid: Tid, address: u64) -> SysResult {

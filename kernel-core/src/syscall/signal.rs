@@ -258,7 +258,7 @@ pub fn kill<A: Arch>(k: &mut Kernel<A>, tid: Tid, pid: i32, sig: u64) -> SysResu
             .processes
             .keys()
             .copied()
-            .filter(|&p| p != 1 && p != me)
+            .filter(|&p| p != crate::task::INIT_PID && p != me)
             .collect(),
         i32::MIN => return Err(Errno::ESRCH),
         p => group(k, (-p) as Pid),

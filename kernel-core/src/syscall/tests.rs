@@ -453,3 +453,214 @@ fn unknown_syscall_numbers_are_remembered_only_up_to_a_bound() {
     }
     assert_eq!(f.k.reported.len(), super::MAX_REPORTED);
 }
+
+/// Writes NUL-terminated `text` into the scratch area at `offset` and returns its address.
+fn user_string(f: &mut Fixture, offset: u64, text: &str) -> u64 {
+    let at = 0x60_0000 + offset;
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.push(0);
+    f.k.user(INIT).write(at, &bytes).unwrap();
+    at
+}
+
+/// Found by the syscall fuzzer: renaming a mount point (or exchanging it, or renaming onto
+/// one) succeeded and carried the mount along; Linux refuses with EBUSY.
+#[test]
+fn mount_points_cannot_be_renamed_or_replaced() {
+    use nr::{MKDIR, MOUNT, RENAME, RENAMEAT2, UMOUNT2};
+    const AT_FDCWD: u64 = -100i64 as u64;
+    const RENAME_EXCHANGE: u64 = 2;
+    let ebusy = Errno::EBUSY.as_return();
+    let mut f = Fixture::new();
+    let mnt = user_string(&mut f, 0, "/mnt");
+    let other = user_string(&mut f, 0x40, "/other");
+    let tmpfs = user_string(&mut f, 0x80, "tmpfs");
+    let itself = user_string(&mut f, 0xc0, "/mnt/../mnt");
+    assert_eq!(f.call(MKDIR, [mnt, 0o755, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(MKDIR, [other, 0o755, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(MOUNT, [tmpfs, mnt, tmpfs, 0, 0, 0]), 0);
+    assert_eq!(f.call(RENAME, [mnt, other, 0, 0, 0, 0]), ebusy, "from");
+    assert_eq!(f.call(RENAME, [other, mnt, 0, 0, 0, 0]), ebusy, "onto");
+    let exchange = [AT_FDCWD, other, AT_FDCWD, mnt, RENAME_EXCHANGE, 0];
+    assert_eq!(f.call(RENAMEAT2, exchange), ebusy, "exchange");
+    assert_eq!(f.call(RENAME, [mnt, itself, 0, 0, 0, 0]), 0, "onto itself");
+    assert_eq!(f.call(UMOUNT2, [mnt, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(
+        f.call(RENAME, [mnt, other, 0, 0, 0, 0]),
+        0,
+        "no longer mounted"
+    );
+}
+
+/// Found by the syscall fuzzer: a mount on /proc/<pid> outlived the process, after which
+/// `umount /proc` was EBUSY for ever. As on Linux, reaping the process detaches it; while
+/// the process lives, the mount is entered like any other.
+#[test]
+fn mounts_on_a_proc_pid_directory_go_with_the_process() {
+    use nr::{MKDIR, MOUNT, STAT, UMOUNT2};
+    let ebusy = Errno::EBUSY.as_return();
+    let mut f = Fixture::new();
+    let proc_dir = user_string(&mut f, 0, "/proc");
+    let proc_type = user_string(&mut f, 0x40, "proc");
+    let tmpfs = user_string(&mut f, 0x80, "tmpfs");
+    let stat_buf = 0x60_1000;
+    assert_eq!(f.call(MKDIR, [proc_dir, 0o555, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(MOUNT, [proc_type, proc_dir, proc_type, 0, 0, 0]), 0);
+    let child = f.call(nr::FORK, [0; 6]) as Tid;
+    let child_dir = user_string(&mut f, 0x100, &format!("/proc/{child}"));
+    let inside = user_string(&mut f, 0x140, &format!("/proc/{child}/d"));
+    assert_eq!(f.call(MOUNT, [tmpfs, child_dir, tmpfs, 0, 0, 0]), 0);
+    assert_eq!(
+        f.call(MKDIR, [inside, 0o755, 0, 0, 0, 0]),
+        0,
+        "in the tmpfs"
+    );
+    assert_eq!(f.call(MOUNT, [tmpfs, inside, tmpfs, 0, 0, 0]), 0);
+    assert_eq!(f.call(STAT, [inside, stat_buf, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(UMOUNT2, [proc_dir, 0, 0, 0, 0, 0]), ebusy);
+    f.k.exit_group(child, crate::task::ExitStatus::Exited(0));
+    assert_eq!(
+        f.call(nr::WAIT4, [child as u64, 0, 0, 0, 0, 0]),
+        child as u64
+    );
+    assert_eq!(f.k.vfs.mounts.len(), 2, "rootfs and /proc are left");
+    assert_eq!(f.call(UMOUNT2, [proc_dir, 0, 0, 0, 0, 0]), 0);
+}
+
+/// umount with MNT_DETACH takes what is mounted below along; without it that is EBUSY. A
+/// process left inside the detached tree cannot mount there.
+#[test]
+fn lazy_unmount_detaches_the_whole_tree() {
+    use nr::{CHDIR, MKDIR, MOUNT, UMOUNT2};
+    const MNT_DETACH: u64 = 2;
+    let mut f = Fixture::new();
+    let top = user_string(&mut f, 0, "/top");
+    let below = user_string(&mut f, 0x40, "/top/below");
+    let tmpfs = user_string(&mut f, 0x80, "tmpfs");
+    let here = user_string(&mut f, 0xc0, ".");
+    assert_eq!(f.call(MKDIR, [top, 0o755, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(MOUNT, [tmpfs, top, tmpfs, 0, 0, 0]), 0);
+    assert_eq!(f.call(MKDIR, [below, 0o755, 0, 0, 0, 0]), 0);
+    assert_eq!(f.call(MOUNT, [tmpfs, below, tmpfs, 0, 0, 0]), 0);
+    assert_eq!(f.call(CHDIR, [below, 0, 0, 0, 0, 0]), 0);
+    let ebusy = Errno::EBUSY.as_return();
+    assert_eq!(f.call(UMOUNT2, [top, 0, 0, 0, 0, 0]), ebusy);
+    assert_eq!(f.call(UMOUNT2, [top, MNT_DETACH, 0, 0, 0, 0]), 0);
+    assert_eq!(f.k.vfs.mounts.len(), 1, "only rootfs is left");
+    let einval = Errno::EINVAL.as_return();
+    assert_eq!(f.call(MOUNT, [tmpfs, here, tmpfs, 0, 0, 0]), einval);
+    assert_eq!(f.call(UMOUNT2, [here, 0, 0, 0, 0, 0]), einval);
+}
+
+/// Makes a system call as thread `tid` and returns its result register.
+fn call_as(f: &mut Fixture, tid: Tid, number: u64, args: [u64; 6]) -> u64 {
+    let t = f.k.threads.get_mut(&tid).unwrap();
+    t.context.number = number;
+    t.context.args = args;
+    super::handle(&mut f.k, tid);
+    f.k.threads[&tid].context.ret
+}
+
+/// Found by the syscall fuzzer (whose deny list had to keep signals away from init): a child
+/// could end the system with kill(1, SIGKILL) or stop it with SIGSTOP. As Linux's
+/// SIGNAL_UNKILLABLE: init gets only the signals it has a handler for.
+#[test]
+fn init_gets_only_the_signals_it_handles() {
+    use crate::signal::{SIGKILL, SIGSTOP, SIGTERM, SIGUSR1};
+    use crate::task::ProcessState;
+    let mut f = Fixture::new();
+    let child = f.call(nr::FORK, [0; 6]) as Tid;
+    for sig in [SIGKILL, SIGSTOP, SIGTERM, SIGUSR1] {
+        assert_eq!(
+            call_as(&mut f, child, nr::KILL, [1, sig as u64, 0, 0, 0, 0]),
+            0
+        );
+        let tkill = [1, 1, sig as u64, 0, 0, 0];
+        assert_eq!(call_as(&mut f, child, nr::TGKILL, tkill), 0);
+        crate::sched::deliver_signals(&mut f.k, INIT);
+        assert!(f.k.init_end.is_none(), "{sig} ended init");
+        assert!(matches!(f.k.processes[&INIT].state, ProcessState::Running));
+        assert!(
+            f.k.threads[&INIT]
+                .deliverable(&f.k.processes[&INIT])
+                .lowest()
+                .is_none()
+        );
+    }
+    // Blocked, SIGTERM is queued; unblocked while still at its default action, it is dropped.
+    let sigterm_set = f.scratch(&(1u64 << (SIGTERM - 1)).to_le_bytes());
+    assert_eq!(f.call(nr::RT_SIGPROCMASK, [0, sigterm_set, 0, 8, 0, 0]), 0);
+    assert_eq!(
+        call_as(&mut f, child, nr::KILL, [1, SIGTERM as u64, 0, 0, 0, 0]),
+        0
+    );
+    assert!(
+        f.k.processes[&INIT].pending.contains(SIGTERM),
+        "queued while blocked"
+    );
+    assert_eq!(f.call(nr::RT_SIGPROCMASK, [1, sigterm_set, 0, 8, 0, 0]), 0);
+    crate::sched::deliver_signals(&mut f.k, INIT);
+    assert!(f.k.init_end.is_none(), "dropped at delivery");
+    // A handled signal arrives.
+    let mut action = [0u8; 32];
+    action[..8].copy_from_slice(&0x40_0000u64.to_le_bytes());
+    let act = f.scratch(&action);
+    assert_eq!(
+        f.call(nr::RT_SIGACTION, [SIGUSR1 as u64, act, 0, 8, 0, 0]),
+        0
+    );
+    assert_eq!(
+        call_as(&mut f, child, nr::KILL, [1, SIGUSR1 as u64, 0, 0, 0, 0]),
+        0
+    );
+    assert!(
+        f.k.processes[&INIT].pending.contains(SIGUSR1),
+        "handled: delivered"
+    );
+    // The same signals still reach any other process.
+    let grandchild = call_as(&mut f, child, nr::FORK, [0; 6]) as Tid;
+    let kill = [grandchild as u64, SIGKILL as u64, 0, 0, 0, 0];
+    assert_eq!(call_as(&mut f, child, nr::KILL, kill), 0);
+    crate::sched::deliver_signals(&mut f.k, grandchild);
+    assert!(matches!(
+        f.k.processes[&grandchild].state,
+        ProcessState::Zombie(_)
+    ));
+    let reap = [grandchild as u64, 0, 0, 0, 0, 0];
+    assert_eq!(call_as(&mut f, child, nr::WAIT4, reap), grandchild as u64);
+    f.k.exit_group(child, crate::task::ExitStatus::Exited(0));
+    assert_eq!(
+        f.call(nr::WAIT4, [child as u64, 0, 0, 0, 0, 0]),
+        child as u64
+    );
+}
+
+/// A fault init does not handle still kills it (Linux clears SIGNAL_UNKILLABLE for it), so a
+/// broken init ends the system with the right signal rather than faulting for ever.
+#[test]
+fn an_unhandled_fault_kills_even_init() {
+    let mut f = Fixture::new();
+    let fault = crate::signal::SigInfo::user(crate::signal::SIGSEGV, 1, 0);
+    crate::sched::force_signal(&mut f.k, INIT, fault);
+    crate::sched::deliver_signals(&mut f.k, INIT);
+    assert!(matches!(
+        f.k.init_end,
+        Some(crate::task::InitEnd::Killed(crate::signal::SIGSEGV))
+    ));
+}
+
+/// Found by the syscall fuzzer: numbers were decoded as 64-bit values, so 2^32 + 39 was ENOSYS
+/// here but getpid on Linux, which uses the register's low 32 bits.
+#[test]
+fn only_the_low_32_bits_of_the_number_count() {
+    let mut f = Fixture::new();
+    assert_eq!(f.call((1 << 32) | nr::GETPID, [0; 6]), 1);
+    assert_eq!(f.call(0xdead_beef_0000_0000 | nr::GETPID, [0; 6]), 1);
+    let enosys = Errno::ENOSYS.as_return();
+    assert_eq!(
+        f.call(0x4000_0000 | nr::GETPID, [0; 6]),
+        enosys,
+        "x32 is not offered"
+    );
+    assert_eq!(f.call(u64::MAX, [0; 6]), enosys);
+}

@@ -176,6 +176,9 @@ pub mod nr {
     pub const TGKILL: u64 = 234;
     pub const WAITID: u64 = 247;
     pub const READ: u64 = 0;
+    pub const MOUNT: u64 = 165;
+    pub const UMOUNT2: u64 = 166;
+    pub const RENAMEAT2: u64 = 316;
 }
 
 impl Arch for MockArch {
@@ -225,6 +228,9 @@ impl Arch for MockArch {
             nr::RMDIR => S::Rmdir,
             nr::UNLINK => S::Unlink,
             nr::GETDENTS64 => S::Getdents64,
+            nr::MOUNT => S::Mount,
+            nr::UMOUNT2 => S::Umount2,
+            nr::RENAMEAT2 => S::Renameat2,
             _ => return None,
         })
     }

@@ -262,9 +262,22 @@ pub struct Location {
 
 impl Location {
     pub fn same(&self, other: &Location) -> bool {
-        Rc::ptr_eq(&self.node, &other.node)
+        same_inode(&self.node, &other.node)
     }
 }
+
+/// Whether two node handles are the same inode. A tmpfs inode has one handle; /proc makes a
+/// fresh handle at every lookup, so its nodes are the same when they name the same thing in
+/// the same proc mount.
+pub fn same_inode(a: &NodeRef, b: &NodeRef) -> bool {
+    match (&a.body, &b.body) {
+        (Body::Proc(x), Body::Proc(y)) => a.dev == b.dev && x == y,
+        _ => Rc::ptr_eq(a, b),
+    }
+}
+
+/// Linux's default `fs.mount-max`: more mounts than this in one namespace is ENOSPC.
+pub const MAX_MOUNTS: usize = 100_000;
 
 /// A process's place in the tree (shared by CLONE_FS, copied otherwise).
 #[derive(Clone)]
@@ -393,20 +406,31 @@ impl Vfs {
             .rev()
             .find(|m| {
                 m.parent.as_ref().is_some_and(|(pm, node)| {
-                    Rc::ptr_eq(pm, &at.mount) && Rc::ptr_eq(node, &at.node)
+                    Rc::ptr_eq(pm, &at.mount) && same_inode(node, &at.node)
                 })
             })
             .cloned()
     }
 
-    /// Mounts a new file system with root `root` on the directory `at`.
+    /// Mounts a new file system with root `root` on the directory `at`: EINVAL if `at` is in
+    /// a detached tree, ENOSPC beyond [`MAX_MOUNTS`], ENOMEM when the kernel heap is down to
+    /// its reserve.
     pub fn mount(
         &mut self,
         at: &Location,
         root: NodeRef,
         fstype: &'static str,
         source: &str,
-    ) -> Location {
+    ) -> Result<Location, Errno> {
+        if !self.is_attached(&at.mount) {
+            return Err(Errno::EINVAL); // as Linux: the target is in a detached tree
+        }
+        if self.mounts.len() >= MAX_MOUNTS {
+            return Err(Errno::ENOSPC);
+        }
+        if !crate::memory::heap_room((core::mem::size_of::<Mount>() + source.len()) as u64 + 64) {
+            return Err(Errno::ENOMEM);
+        }
         let mount = Rc::new(Mount {
             id: self.next_mount_id(),
             root: root.clone(),
@@ -416,28 +440,74 @@ impl Vfs {
             read_only: false,
         });
         self.mounts.push(mount.clone());
-        Location {
+        Ok(Location {
             mount,
             node: root,
             parent: None,
-        }
+        })
     }
 
     /// Unmounts the file system whose root is `at`: EINVAL if `at` is not a mount's root,
-    /// EBUSY if something is mounted below it.
-    pub fn unmount(&mut self, at: &Location) -> Result<(), Errno> {
-        if !Rc::ptr_eq(&at.mount.root, &at.node) || at.mount.parent.is_none() {
+    /// EBUSY if something is mounted below it — unless `detach` (MNT_DETACH), which takes
+    /// the mounts below along.
+    pub fn unmount(&mut self, at: &Location, detach: bool) -> Result<(), Errno> {
+        if !same_inode(&at.mount.root, &at.node)
+            || at.mount.parent.is_none()
+            || !self.is_attached(&at.mount)
+        {
             return Err(Errno::EINVAL);
         }
-        if self.mounts.iter().any(|m| {
+        let has_children = self.mounts.iter().any(|m| {
             m.parent
                 .as_ref()
                 .is_some_and(|(pm, _)| Rc::ptr_eq(pm, &at.mount))
-        }) {
+        });
+        if has_children && !detach {
             return Err(Errno::EBUSY);
         }
-        self.mounts.retain(|m| !Rc::ptr_eq(m, &at.mount));
+        let target = at.mount.clone();
+        self.detach_mounts(|m| Rc::ptr_eq(m, &target));
         Ok(())
+    }
+
+    /// Detaches the mounts on /proc/<pid> and below it, as Linux does when the process is
+    /// reaped and its /proc directory goes away (otherwise a later process with the same pid
+    /// would find them, and `/proc` itself could never be unmounted).
+    pub fn detach_proc_mounts(&mut self, pid: u32) {
+        self.detach_mounts(|m| {
+            m.parent.as_ref().is_some_and(|(_, node)| {
+                matches!(
+                    node.body,
+                    Body::Proc(procfs::ProcNode::Pid(p) | procfs::ProcNode::FdDir(p)) if p == pid
+                )
+            })
+        });
+    }
+
+    /// Removes the mounts `chosen` picks and every mount stacked on or below them. Processes
+    /// inside a detached tree keep it alive (through their `Location`s) until they leave it.
+    fn detach_mounts(&mut self, chosen: impl Fn(&Rc<Mount>) -> bool) {
+        // A mount is always made on an attached one, so it comes after its parent in the
+        // table and one pass in order finds every descendant.
+        let mut gone = alloc::collections::BTreeSet::new();
+        self.mounts.retain(|m| {
+            let below_gone = m
+                .parent
+                .as_ref()
+                .is_some_and(|(pm, _)| gone.contains(&Rc::as_ptr(pm)));
+            if below_gone || chosen(m) {
+                gone.insert(Rc::as_ptr(m));
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Whether `mount` is still in the table (not detached by umount or by its /proc
+    /// directory going away).
+    pub fn is_attached(&self, mount: &Rc<Mount>) -> bool {
+        self.mounts.iter().any(|m| Rc::ptr_eq(m, mount))
     }
 
     /// A fresh empty tmpfs root directory (for mount -t tmpfs).

@@ -129,7 +129,7 @@ fn mounts_are_entered_and_dotdot_climbs_out() {
     let root = vfs.root();
     let a = resolver(&vfs).resolve(&root, b"/a", true).unwrap();
     let tmp = vfs.new_tmpfs(NOW);
-    let mounted = vfs.mount(&a, tmp.clone(), "tmpfs", "tmpfs");
+    let mounted = vfs.mount(&a, tmp.clone(), "tmpfs", "tmpfs").unwrap();
     file(&vfs, &tmp, "inside", b"x");
     let r = resolver(&vfs);
     let l = r.resolve(&root, b"/a/inside", true).unwrap();
@@ -146,9 +146,9 @@ fn mounts_are_entered_and_dotdot_climbs_out() {
     );
     assert_eq!(r.path_of(&l), b"/a/inside");
     drop(r);
-    assert_eq!(vfs.unmount(&root), Err(Errno::EINVAL));
+    assert_eq!(vfs.unmount(&root, false), Err(Errno::EINVAL));
     let m = resolver(&vfs).resolve(&root, b"/a", true).unwrap();
-    vfs.unmount(&m).unwrap();
+    vfs.unmount(&m, false).unwrap();
     assert!(resolver(&vfs).resolve(&root, b"/a/b/f", true).is_ok());
 }
 
@@ -273,7 +273,7 @@ fn proc_tree_lists_and_resolves_processes() {
         parent: None,
     };
     let proc_root = procfs::new_root(vfs.new_dev(), vfs.new_ino(), NOW);
-    vfs.mount(&at, proc_root.clone(), "proc", "proc");
+    vfs.mount(&at, proc_root.clone(), "proc", "proc").unwrap();
     let r = resolver(&vfs);
     let status = r.resolve(&root, b"/proc/self/status", true).unwrap();
     let Body::Proc(node) = &status.node.body else {

@@ -47,8 +47,6 @@ pub struct Config {
     pub seed: u64,
     /// The parent's /dev/null, for the child's stdout and stderr.
     pub null_fd: i32,
-    /// Init's process group (deny.rs).
-    pub init_pgid: i32,
     /// What the earlier children found unimplemented.
     pub learned: crate::calls::Learned,
 }
@@ -253,10 +251,6 @@ pub fn run(cfg: &Config, k: u64, budget: u64, verbose: bool, shared: &Shared) ->
         log(&mut line);
     }
     shared.phase.store(PHASE_RUNNING, Relaxed);
-    let own_pgid = || {
-        // SAFETY: no pointers.
-        unsafe { syscall2(table::NR_GETPGID, 0, 0) as i32 }
-    };
     // A plain fork of the child may go on fuzzing for FORKED_CALLS calls with a generator of its
     // own (derived from the child's, so still a function of the seed): two processes then work
     // on the same open files, pipes, terminal and process group, which one process alone never
@@ -270,7 +264,7 @@ pub fn run(cfg: &Config, k: u64, budget: u64, verbose: bool, shared: &Shared) ->
         }
         let mut call = calls::call(&mut rng, &ctx);
         deny::sanitize(&mut call, &mut rng);
-        if let Some(why) = deny::check(&call, cfg.init_pgid, own_pgid) {
+        if let Some(why) = deny::check(&call) {
             if verbose {
                 let (name, alias) = name(call.nr);
                 let mut line = Line::new();

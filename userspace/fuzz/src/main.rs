@@ -44,7 +44,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use rt::errno::{ECHILD, EINTR};
 use rt::signal::{self, SIG_IGN};
 use rt::sys::{self, WALL, WNOHANG};
-use rt::syscall::{nr, syscall0, syscall2, syscall4};
+use rt::syscall::{nr, syscall0, syscall4};
 
 use shared::{PHASE_RUNNING, PHASE_SETUP, Shared};
 
@@ -409,8 +409,6 @@ fn main(env: &rt::Env) -> i32 {
     let termios = world::termios();
     world::setup();
     let root = world::root_identity();
-    // SAFETY: no pointers.
-    let init_pgid = unsafe { syscall2(table::NR_GETPGID, 0, 0) } as i32;
     let Some(shared) = Shared::map().filter(|s| shared_works(s)) else {
         let _ = say!(
             1,
@@ -442,7 +440,6 @@ fn main(env: &rt::Env) -> i32 {
     let mut cfg = child::Config {
         seed: args.seed,
         null_fd: world::NULL_FD,
-        init_pgid,
         learned: calls::Learned::default(),
     };
     let (mut calls, mut children) = (0u64, 0u64);
