@@ -583,30 +583,22 @@ fn qemu_cases(
     ];
     // The hardware protections, each broken on purpose by the kernel (`cyphera.selftest=NAME`)
     // on the arch's default board: the fault must happen and be explained. AArch64's default
-    // CPU (Cortex-A72, ARMv8.0) has no PAN, so the user-access cases run on `-cpu max`, and the
-    // A72 case shows that the selftest does notice a missing protection; x86_64's `qemu64` CPU
-    // (no SMAP) shows the same.
+    // CPU (Cortex-A72, ARMv8.0) has no PAN, so the user-access cases run on `-cpu max` for the
+    // hardware's PAN and PXN, and again on the A72 for software PAN (user tables out of TTBR0
+    // while the kernel runs). x86_64's `qemu64` CPU (no SMAP) shows that the selftest does
+    // notice a missing protection.
     if std::ptr::eq(board, arch.default_board()) {
-        let (smap, smep, nx, no_pan_cpu, user_access_cpu) = match arch {
-            Arch::X86_64 => ("SMAP", "SMEP", "NX", "qemu64", None),
-            Arch::Aarch64 => ("PAN", "PXN", "PXN", "cortex-a72", Some("max")),
+        let (smap, smep, nx, user_access_cpu) = match arch {
+            Arch::X86_64 => ("SMAP", "SMEP", "NX", None),
+            Arch::Aarch64 => ("PAN", "PXN", "PXN", Some("max")),
         };
+        let read_user = |by: &str| format!("{by} stopped a kernel read of user memory at ");
+        let write_user = |by: &str| format!("{by} stopped a kernel write of user memory at ");
+        let execute_user = |by: &str| format!("{by} stopped the kernel executing user memory at ");
         let selftests = [
-            (
-                "read-user",
-                user_access_cpu,
-                format!("{smap} stopped a kernel read of user memory at "),
-            ),
-            (
-                "write-user",
-                user_access_cpu,
-                format!("{smap} stopped a kernel write of user memory at "),
-            ),
-            (
-                "execute-user",
-                None,
-                format!("{smep} stopped the kernel executing user memory at "),
-            ),
+            ("read-user", user_access_cpu, read_user(smap)),
+            ("write-user", user_access_cpu, write_user(smap)),
+            ("execute-user", user_access_cpu, execute_user(smep)),
             (
                 "write-text",
                 None,
@@ -645,19 +637,38 @@ fn qemu_cases(
                 )
             });
         }
-        cases.push(Case {
-            append: Some("cyphera.selftest=read-user".into()),
-            cpu: Some(no_pan_cpu),
-            linux: None,
-            console_has: vec![
-                "cyphera: selftest read-user: NOT stopped: the protection is off".into(),
-            ],
-            ..as_init(
-                &format!("selftest/read-user/{no_pan_cpu}-reports-it-missing"),
-                "hello",
-                Expect::Exit(3),
-            )
-        });
+        match arch {
+            Arch::X86_64 => cases.push(Case {
+                append: Some("cyphera.selftest=read-user".into()),
+                cpu: Some("qemu64"),
+                linux: None,
+                console_has: vec![
+                    "cyphera: selftest read-user: NOT stopped: the protection is off".into(),
+                ],
+                ..as_init(
+                    "selftest/read-user/qemu64-reports-it-missing",
+                    "hello",
+                    Expect::Exit(3),
+                )
+            }),
+            Arch::Aarch64 => {
+                for (name, cause) in [
+                    ("read-user", read_user("software PAN")),
+                    ("write-user", write_user("software PAN")),
+                    ("execute-user", execute_user("software PAN")),
+                ] {
+                    cases.push(Case {
+                        append: Some(format!("cyphera.selftest={name}")),
+                        linux: None,
+                        ..as_init(
+                            &format!("selftest/{name}/software-pan"),
+                            "hello",
+                            Expect::KernelFault(cause),
+                        )
+                    });
+                }
+            }
+        }
     }
     // CPU and GIC variants of the virt board (other machines fix their CPU and controller).
     if board.name == "qemu-virt-aarch64" && !quick {

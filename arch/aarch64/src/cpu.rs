@@ -61,8 +61,9 @@ const CPACR_FPEN: u64 = 3 << 20;
 const CNTKCTL_EL0VCTEN: u64 = 1 << 1;
 
 /// Configures EL1 once the MMU is on: FP/SIMD for EL0, EL0 counter access, no debug traps, a
-/// zero TPIDRRO_EL0 (as Linux gives AArch64 tasks), and Privileged Access Never when the CPU has
-/// it (the kernel never dereferences user addresses).
+/// zero TPIDRRO_EL0 (as Linux gives AArch64 tasks), and Privileged Access Never: PSTATE.PAN when
+/// the CPU has it, software PAN (user tables out of TTBR0 while the kernel runs) when it does
+/// not. The kernel never dereferences user addresses.
 pub fn init() {
     // SAFETY: these writes configure traps and access controls of EL0/EL1 only; the kernel does
     // not depend on the previous values.
@@ -78,7 +79,9 @@ pub fn init() {
             options(nostack, preserves_flags)
         );
     }
-    if pan_supported() {
+    if !pan_supported() {
+        crate::paging::enable_software_pan();
+    } else {
         // SAFETY: with SPAN clear, every exception entry sets PSTATE.PAN; `msr pan, #1` (emitted
         // by encoding because the baseline target does not name v8.1 features) sets it now. The
         // kernel only accesses user memory through the direct map, which PAN does not restrict.

@@ -98,6 +98,7 @@ pub fn explain_kernel_fault(
     far: u64,
     guards: &[GuardRange],
     user_end: u64,
+    software_pan: bool,
 ) -> KernelFault {
     let class = exception_class(esr);
     let execute = match class {
@@ -113,11 +114,27 @@ pub fn explain_kernel_fault(
     if guards.iter().any(|g| g.contains(far)) {
         return KernelFault::StackGuard { address: far };
     }
+    let write = !execute && iss & (1 << 6) != 0 && iss & (1 << 8) == 0;
+    let translation = matches!(iss & 0x3f, 0x04..=0x07);
+    if software_pan && translation && far < user_end {
+        // The kernel runs with the idle table in TTBR0: every user address fails to translate.
+        return if execute {
+            KernelFault::UserExecute {
+                address: far,
+                protection: "software PAN",
+            }
+        } else {
+            KernelFault::UserAccess {
+                address: far,
+                write,
+                protection: "software PAN",
+            }
+        };
+    }
     let permission = matches!(iss & 0x3f, 0x0c..=0x0f);
     if !permission {
         return KernelFault::Other;
     }
-    let write = !execute && iss & (1 << 6) != 0 && iss & (1 << 8) == 0;
     match (far < user_end, execute) {
         (true, false) => KernelFault::UserAccess {
             address: far,
@@ -297,7 +314,7 @@ mod tests {
             start: 0xffff_ffff_8040_0000,
             end: 0xffff_ffff_8040_1000,
         }];
-        let explain = |esr, far| explain_kernel_fault(esr, far, &guards, USER_END);
+        let explain = |esr, far| explain_kernel_fault(esr, far, &guards, USER_END, false);
         const PERMISSION_L3: u64 = 0x0f;
         const TRANSLATION_L3: u64 = 0x07;
         const WNR: u64 = 1 << 6;
@@ -367,5 +384,31 @@ mod tests {
             KernelFault::Other
         );
         assert_eq!(explain(esr(ec::UNKNOWN, 0), 0x1000), KernelFault::Other);
+        // With software PAN the user tables are out of TTBR0: a translation fault on a user
+        // address is the protection at work; on a kernel address it is still a plain bug.
+        let with_software_pan = |esr, far| explain_kernel_fault(esr, far, &guards, USER_END, true);
+        const TRANSLATION_L0: u64 = 0x04;
+        assert_eq!(
+            with_software_pan(esr(ec::DATA_ABORT_SAME, TRANSLATION_L0 | WNR), 0x7fff_f000),
+            KernelFault::UserAccess {
+                address: 0x7fff_f000,
+                write: true,
+                protection: "software PAN"
+            }
+        );
+        assert_eq!(
+            with_software_pan(esr(ec::INSTRUCTION_ABORT_SAME, TRANSLATION_L0), 0x40_1000),
+            KernelFault::UserExecute {
+                address: 0x40_1000,
+                protection: "software PAN"
+            }
+        );
+        assert_eq!(
+            with_software_pan(
+                esr(ec::DATA_ABORT_SAME, TRANSLATION_L3),
+                0xffff_ffff_9000_0000
+            ),
+            KernelFault::Other
+        );
     }
 }

@@ -1,11 +1,11 @@
 //! User address spaces: a 4-level, 4 KiB-granule TTBR0 translation table per program
 //! (`impl hal::mmu::AddressSpace`). Tables and pages are reached through the kernel's direct map
 //! (`phys_offset + pa`), never through user virtual addresses, so the copy helpers work whichever
-//! space is active and with PAN on. The host tests run the very same code over an arena that
+//! space is active, with PAN on, and with software PAN keeping user tables out of TTBR0. The host tests run the very same code over an arena that
 //! stands in for physical memory.
 
 use crate::pte;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hal::boot::PhysAddr;
 use hal::mmu::{AddressSpace, BadUserAddress, FrameAllocator, MapError, PAGE_SIZE, PageFlags};
 
@@ -85,7 +85,13 @@ fn publish_tables() {
     }
 }
 
-/// Drops any TLB entry for user page `va` (all user mappings use ASID 0, see `activate`).
+/// The ASID of every user space (TTBR0's bits 63:48; TCR_EL1.A1 = 0 takes the ASID from
+/// TTBR0). Not 0: ASID 0 belongs to the idle table, so that with software PAN the kernel runs
+/// under an ASID no user translation is cached for.
+const USER_ASID: u64 = 1;
+const ASID_SHIFT: u64 = 48;
+
+/// Drops any TLB entry for user page `va` (all user mappings use [`USER_ASID`]).
 fn flush_page(va: u64) {
     #[cfg(target_arch = "aarch64")]
     // SAFETY: TLB maintenance for a user VA; removing stale translations is always safe.
@@ -95,7 +101,7 @@ fn flush_page(va: u64) {
             "tlbi vae1is, {}",
             "dsb ish",
             "isb",
-            in(reg) (va >> 12) & 0x0000_0fff_ffff_ffff,
+            in(reg) ((va >> 12) & 0x0000_0fff_ffff_ffff) | (USER_ASID << ASID_SHIFT),
             options(nostack, preserves_flags)
         );
     }
@@ -103,16 +109,17 @@ fn flush_page(va: u64) {
     let _ = va;
 }
 
-/// Drops every non-global (user) TLB entry.
+/// Drops every user TLB entry (those of [`USER_ASID`]).
 fn flush_user_tlb() {
     #[cfg(target_arch = "aarch64")]
-    // SAFETY: TLB maintenance for ASID 0's non-global entries: only user translations.
+    // SAFETY: TLB maintenance for USER_ASID's non-global entries: only user translations.
     unsafe {
         core::arch::asm!(
             "dsb ishst",
-            "tlbi aside1is, xzr",
+            "tlbi aside1is, {}",
             "dsb ish",
             "isb",
+            in(reg) USER_ASID << ASID_SHIFT,
             options(nostack, preserves_flags)
         );
     }
@@ -155,10 +162,17 @@ fn sync_icache(frame: PhysAddr) {
     let _ = frame;
 }
 
-/// The root table currently in TTBR0, to avoid flushing the TLB when the same space runs again.
+/// The root table of the active user space (the one user mode runs in), to avoid flushing
+/// the TLB when the same space runs again.
 static ACTIVE_ROOT: AtomicU64 = AtomicU64::new(0);
-/// An all-invalid L0 table: TTBR0 whenever no user space may be walked (set once at boot).
+/// An all-invalid L0 table: TTBR0 (with ASID 0) whenever no user space may be walked (set once
+/// at boot), and, with software PAN, whenever the kernel runs.
 static IDLE_ROOT: AtomicU64 = AtomicU64::new(0);
+/// Software PAN (Linux's CONFIG_ARM64_SW_TTBR0_PAN), for CPUs without FEAT_PAN: the kernel runs
+/// with the idle table in TTBR0 and the user's tables are installed only for user mode, so a
+/// kernel access to a user address faults (a translation fault) as it would under PAN. The
+/// kernel itself reaches user memory only through the direct map.
+static SOFTWARE_PAN: AtomicBool = AtomicBool::new(false);
 
 /// Records the idle TTBR0 table the boot code installed.
 pub fn set_idle_root(root: PhysAddr) {
@@ -166,8 +180,19 @@ pub fn set_idle_root(root: PhysAddr) {
     ACTIVE_ROOT.store(root, Ordering::Relaxed);
 }
 
-/// Points TTBR0 (ASID 0) at `root` and drops the previous space's TLB entries.
-fn load_ttbr0(root: PhysAddr) {
+/// Turns software PAN on (at boot, before any user space runs, when the CPU lacks PAN).
+pub fn enable_software_pan() {
+    SOFTWARE_PAN.store(true, Ordering::Relaxed);
+}
+
+/// Whether the kernel runs with user tables unreachable (software PAN).
+pub fn software_pan() -> bool {
+    SOFTWARE_PAN.load(Ordering::Relaxed)
+}
+
+/// Writes TTBR0: the table `root` with `asid`.
+fn write_ttbr0(root: PhysAddr, asid: u64) {
+    let ttbr0 = root | (asid << ASID_SHIFT);
     #[cfg(target_arch = "aarch64")]
     // SAFETY: TTBR0 only translates user addresses; `root` is a valid L0 table (a user space's
     // or the idle one). The kernel runs from TTBR1 and is unaffected.
@@ -175,15 +200,24 @@ fn load_ttbr0(root: PhysAddr) {
         core::arch::asm!(
             "msr ttbr0_el1, {}",
             "isb",
-            "tlbi aside1, xzr",
-            "dsb nsh",
-            "isb",
-            in(reg) root,
+            in(reg) ttbr0,
             options(nostack, preserves_flags)
         );
     }
     #[cfg(not(target_arch = "aarch64"))]
-    let _ = root;
+    let _ = ttbr0;
+}
+
+/// Runs `user_mode` (the trip to EL0 and back) with the active space's tables in TTBR0 when
+/// software PAN keeps them out of the kernel's way; otherwise they are there already.
+pub fn with_user_tables<R>(user_mode: impl FnOnce() -> R) -> R {
+    if !software_pan() {
+        return user_mode();
+    }
+    write_ttbr0(ACTIVE_ROOT.load(Ordering::Relaxed), USER_ASID);
+    let r = user_mode();
+    write_ttbr0(IDLE_ROOT.load(Ordering::Relaxed), 0);
+    r
 }
 
 /// One user address space: the physical address of its L0 table.
@@ -197,11 +231,15 @@ impl UserSpace {
         self.root
     }
 
-    /// Makes this space the one TTBR0 translates. All spaces share ASID 0 and user mappings are
-    /// non-global, so switching to a different root flushes the user TLB entries.
+    /// Makes this space the one user mode runs in (and, without software PAN, the one TTBR0
+    /// translates). All spaces share [`USER_ASID`] and user mappings are non-global, so switching
+    /// to a different root flushes the user TLB entries.
     pub fn activate(&self) {
         if ACTIVE_ROOT.swap(self.root, Ordering::Relaxed) != self.root {
-            load_ttbr0(self.root);
+            if !software_pan() {
+                write_ttbr0(self.root, USER_ASID);
+            }
+            flush_user_tlb();
         }
     }
 
@@ -525,7 +563,7 @@ impl AddressSpace for UserSpace {
         // switch to the idle table first. Then drop whatever TLB entries still name the frames.
         if ACTIVE_ROOT.load(Ordering::Relaxed) == self.root {
             let idle = IDLE_ROOT.load(Ordering::Relaxed);
-            load_ttbr0(idle);
+            write_ttbr0(idle, 0);
             ACTIVE_ROOT.store(idle, Ordering::Relaxed);
         }
         flush_user_tlb();

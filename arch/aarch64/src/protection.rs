@@ -1,7 +1,8 @@
 //! The deliberate protection violations of `cyphera.selftest=NAME` on AArch64: each one is an
-//! access that PAN, PXN, a read-only or execute-never kernel mapping, or a stack guard page must
+//! access that PAN (the CPU's, or software PAN's empty TTBR0 on CPUs without FEAT_PAN such as
+//! the Cortex-A72), PXN, a read-only or execute-never kernel mapping, or a stack guard page must
 //! turn into an EL1 abort, which `trap::cyphera_el1_exception` then explains. Reaching the end
-//! of [`attempt`] means the protection is off (PAN needs FEAT_PAN, ARMv8.1: a Cortex-A72 lacks it).
+//! of [`attempt`] means the protection is off.
 
 use crate::paging::UserSpace;
 use hal::protection::{GuardRange, Violation};
@@ -17,7 +18,8 @@ pub fn attempt(violation: Violation, space: &UserSpace, user_data: u64, user_cod
     space.activate();
     match violation {
         // SAFETY (the user accesses): `space` is current and maps both addresses (kernel-core
-        // populated them); PAN/PXN are meant to stop these accesses, and if they do not, a byte
+        // populated them; with software PAN its tables are not in TTBR0 while the kernel
+        // runs, which is the point); PAN/PXN are meant to stop these accesses, and if they do not, a byte
         // of the user's own stack is read or zeroed, or the call runs user code at EL1 (the
         // selftest is then reported as failed and the machine powered off).
         Violation::ReadUser => {

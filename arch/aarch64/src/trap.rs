@@ -336,6 +336,7 @@ extern "C" fn cyphera_el1_exception(slot: u64, frame: &El1Frame) -> ! {
             frame.far,
             &crate::boot::kernel_stack_guards(),
             crate::USER_END,
+            crate::paging::software_pan(),
         )
     } else {
         hal::protection::KernelFault::Other
@@ -463,9 +464,10 @@ pub fn run_user(ctx: &mut Context, space: &crate::paging::UserSpace) -> ReturnRe
     loop {
         ctx.pstate = context::sanitize_pstate(ctx.pstate);
         // SAFETY: `ctx` is a valid, exclusively borrowed Context with the layout the assembly
-        // expects; TTBR0 holds `space`; the sanitised PSTATE can only enter EL0 (AArch64). The
-        // call returns like a normal AAPCS64 function when user mode traps.
-        let kind = unsafe { cyphera_run_user(ctx) };
+        // expects; TTBR0 holds `space` for the trip (`with_user_tables`); the sanitised PSTATE
+        // can only enter EL0 (AArch64). The call returns like a normal AAPCS64 function when
+        // user mode traps.
+        let kind = crate::paging::with_user_tables(|| unsafe { cyphera_run_user(ctx) });
         match kind {
             KIND_SYNC => match fault::classify(ctx.esr, ctx.far, ctx.pc, ctx.sp) {
                 SyncOutcome::Return(reason) => {
