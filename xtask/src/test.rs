@@ -90,6 +90,9 @@ struct Case {
     /// Boot through a `cargo xtask run` subprocess and check its exit status, proving the status
     /// reaches the user.
     through_xtask: bool,
+    /// How long the boot may take before it counts as hung: [`CASE_TIMEOUT`] unless the case
+    /// does more work than a boot (filling a big machine's memory).
+    timeout: Duration,
 }
 
 /// The result of one test.
@@ -475,6 +478,7 @@ fn qemu_cases(
         console_has: Vec::new(),
         linux: None,
         through_xtask: false,
+        timeout: CASE_TIMEOUT,
     };
     let linux = |prog: &str, argv0: &str, args: &[&str], extra_env: &[&str]| {
         let env = LINUX_INIT_ENV
@@ -506,6 +510,7 @@ fn qemu_cases(
         },
         Case {
             through_xtask: true,
+            timeout: CASE_TIMEOUT,
             ..as_init("exit-status", "exit-status", Expect::Exit(42))
         },
         Case {
@@ -517,6 +522,7 @@ fn qemu_cases(
         as_init("enosys", "enosys", Expect::Exit(0)),
         Case {
             through_xtask: true,
+            timeout: CASE_TIMEOUT,
             ..as_init("fault-segv", "fault-segv", Expect::Signal(11))
         },
         as_init("fault-ill", "fault-ill", Expect::Signal(4)),
@@ -816,7 +822,7 @@ fn boot(case: &Case) -> Result<(Session, Option<i32>)> {
         echo: false,
         forward_stdin: false,
         capture_stderr: true,
-        timeout: Some(CASE_TIMEOUT),
+        timeout: Some(case.timeout),
     };
     Ok((qemu::run(qemu::command(&cfg), &watch)?, None))
 }
@@ -828,7 +834,7 @@ fn boot_through_xtask(case: &Case, initrd: &std::path::Path) -> Result<(Session,
     let mut cmd = Command::new(exe);
     cmd.args(["run", "--board", case.board.name, "--initrd"])
         .arg(initrd);
-    cmd.args(["--timeout", &CASE_TIMEOUT.as_secs().to_string()]);
+    cmd.args(["--timeout", &case.timeout.as_secs().to_string()]);
     if case.release {
         cmd.arg("--release");
     }
@@ -922,12 +928,12 @@ fn signal_name(signal: u32) -> String {
     }
 }
 
-fn describe_outcome(o: &Outcome) -> String {
+fn describe_outcome(o: &Outcome, timeout: Duration) -> String {
     match o {
         Outcome::Exited(s) => format!("init exited with status {s}"),
         Outcome::Killed(s) => format!("init was killed by {}", signal_name(*s)),
         Outcome::Panic => "the kernel panicked".into(),
-        Outcome::Timeout => format!("timed out after {CASE_TIMEOUT:?}"),
+        Outcome::Timeout => format!("timed out after {timeout:?}"),
         Outcome::NoMarker(st) => format!(
             "QEMU ended ({}) with no `cyphera: init ...` marker",
             st.map(|s| s.to_string())
@@ -946,7 +952,7 @@ fn check(case: &Case, s: &Session, xtask_status: Option<i32>) -> Result<String, 
     {
         return Err(leak.clone());
     }
-    let got = describe_outcome(&s.outcome);
+    let got = describe_outcome(&s.outcome, case.timeout);
     let mut explained = None;
     match case.expect {
         Expect::Exit(n) => {
@@ -1029,8 +1035,8 @@ fn check(case: &Case, s: &Session, xtask_status: Option<i32>) -> Result<String, 
         if linux_outcome != s.outcome {
             return Err(format!(
                 "differs from Linux: on Linux {}, on Cyphera {}",
-                describe_outcome(&linux_outcome),
-                describe_outcome(&s.outcome)
+                describe_outcome(&linux_outcome, CASE_TIMEOUT),
+                describe_outcome(&s.outcome, case.timeout)
             ));
         }
         let linux_lines: Vec<&str> = stdout.lines().collect();
@@ -1191,6 +1197,7 @@ mod tests {
             console_has: vec!["Hello, world!".into()],
             linux: None,
             through_xtask: false,
+            timeout: CASE_TIMEOUT,
         }
     }
 
