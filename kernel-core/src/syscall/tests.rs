@@ -55,11 +55,7 @@ impl Fixture {
 
     /// Makes a system call as pid 1 and returns its result register.
     fn call(&mut self, number: u64, args: [u64; 6]) -> u64 {
-        let t = self.k.threads.get_mut(&INIT).unwrap();
-        t.context.number = number;
-        t.context.args = args;
-        super::handle(&mut self.k, INIT);
-        self.k.threads[&INIT].context.ret
+        call_as(self, INIT, number, args)
     }
 
     /// A writable user address inside the bss of the tiny ELF.
@@ -331,22 +327,16 @@ fn files_are_created_written_listed_renamed_and_removed() {
     let enotempty = (-39i64) as u64;
     let mut f = Fixture::new();
     let base = 0x60_0000u64;
-    let path = |f: &mut Fixture, at: u64, s: &str| {
-        let mut b = s.as_bytes().to_vec();
-        b.push(0);
-        f.k.user(INIT).write(at, &b).unwrap();
-        at
-    };
-    let dir = path(&mut f, base, "/d");
-    let file = path(&mut f, base + 0x100, "/d/f");
-    let renamed = path(&mut f, base + 0x200, "g");
-    let data = path(&mut f, base + 0x300, "hello");
+    let dir = user_string(&mut f, 0, "/d");
+    let file = user_string(&mut f, 0x100, "/d/f");
+    let renamed = user_string(&mut f, 0x200, "g");
+    let data = user_string(&mut f, 0x300, "hello");
     let buf = base + 0x1000;
     assert_eq!(f.call(MKDIR, [dir, 0o755, 0, 0, 0, 0]), 0);
     assert_eq!(f.call(MKDIR, [dir, 0o755, 0, 0, 0, 0]), eexist);
     // "./" and "/d/.." name existing directories: EEXIST, as mkdir -p and tar expect.
-    let dot = path(&mut f, base + 0x500, "./");
-    let dotdot = path(&mut f, base + 0x520, "/d/..");
+    let dot = user_string(&mut f, 0x500, "./");
+    let dotdot = user_string(&mut f, 0x520, "/d/..");
     assert_eq!(f.call(MKDIR, [dot, 0o755, 0, 0, 0, 0]), eexist);
     assert_eq!(f.call(MKDIR, [dotdot, 0o755, 0, 0, 0, 0]), eexist);
     assert_eq!(f.call(OPEN, [file, O_RDWR_CREAT_EXCL, 0o666, 0, 0, 0]), 3);
@@ -371,7 +361,7 @@ fn files_are_created_written_listed_renamed_and_removed() {
     assert_eq!(f.call(CHDIR, [dir, 0, 0, 0, 0, 0]), 0);
     assert_eq!(f.call(GETCWD, [buf, 64, 0, 0, 0, 0]), 3);
     assert_eq!(f.peek(buf, 3), b"/d\0");
-    let f_rel = path(&mut f, base + 0x400, "f");
+    let f_rel = user_string(&mut f, 0x400, "f");
     assert_eq!(f.call(RENAME, [f_rel, renamed, 0, 0, 0, 0]), 0);
     assert_eq!(f.call(OPEN, [file, 0, 0, 0, 0, 0]), enoent);
     // The directory lists ".", ".." and "g"; the open descriptor still reads the renamed file.
@@ -405,11 +395,8 @@ fn files_are_created_written_listed_renamed_and_removed() {
 fn orphans_adopted_by_init_signal_it_with_sigchld() {
     let mut f = Fixture::new();
     let a = f.call(nr::FORK, [0; 6]) as Tid;
-    let t = f.k.threads.get_mut(&a).unwrap();
-    t.context.number = nr::CLONE;
-    t.context.args = [crate::signal::SIGFPE as u64, 0, 0, 0, 0, 0];
-    super::handle(&mut f.k, a);
-    let g = f.k.threads[&a].context.ret as Tid;
+    let clone = [crate::signal::SIGFPE as u64, 0, 0, 0, 0, 0];
+    let g = call_as(&mut f, a, nr::CLONE, clone) as Tid;
     assert_eq!(f.k.processes[&g].exit_signal, crate::signal::SIGFPE);
     f.k.exit_group(a, crate::task::ExitStatus::Exited(0));
     assert_eq!(f.k.processes[&g].parent, INIT);
@@ -424,18 +411,8 @@ fn orphans_adopted_by_init_signal_it_with_sigchld() {
 fn clone_parent_siblings_signal_with_the_callers_exit_signal() {
     let mut f = Fixture::new();
     let a = f.call(nr::FORK, [0; 6]) as Tid;
-    let t = f.k.threads.get_mut(&a).unwrap();
-    t.context.number = nr::CLONE;
-    t.context.args = [
-        crate::syscall::process::CLONE_PARENT | crate::signal::SIGBUS as u64,
-        0,
-        0,
-        0,
-        0,
-        0,
-    ];
-    super::handle(&mut f.k, a);
-    let s = f.k.threads[&a].context.ret as Tid;
+    let flags = crate::syscall::process::CLONE_PARENT | crate::signal::SIGBUS as u64;
+    let s = call_as(&mut f, a, nr::CLONE, [flags, 0, 0, 0, 0, 0]) as Tid;
     assert_eq!(f.k.processes[&s].parent, INIT);
     assert_eq!(f.k.processes[&s].exit_signal, crate::signal::SIGCHLD);
     f.k.exit_group(s, crate::task::ExitStatus::Exited(0));
